@@ -1,0 +1,48 @@
+"""Automation: `nox -s tests`, `nox -s lint`, `nox -s typecheck`, `nox -s docs`, `nox -s bench`."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole test suite (unit, conformance, differential, faults, docs examples)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff (with the ASYNC rules), flake8-async, and the ruff format check."""
+    session.install("ruff>=0.8", "flake8-async>=24.9")
+    session.run("ruff", "check", "steer_trio", "tests", "benchmarks", "docs", "noxfile.py")
+    session.run("ruff", "format", "--check", "steer_trio", "tests", "benchmarks", "noxfile.py")
+    session.run("flake8-async", "steer_trio")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the package."""
+    session.install("-e", ".", "mypy>=1.13")
+    session.run("mypy", "--strict", "steer_trio")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Every code block in docs/ runs against the fake provider."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/test_docs.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the fake provider, as ratios to a baseline from the same run."""
+    session.install("-e", ".[test]")
+    session.run("python", "benchmarks/bench_streaming.py", *session.posargs)
+    session.run("python", "benchmarks/bench_jsonstream.py")

@@ -1,0 +1,137 @@
+"""steer_trio: trio-native streaming from LLM providers.
+
+Everything public is importable from here; the submodules are private.
+"""
+
+from ._client import SteerClient, TextStream
+from ._config import DEBUG_OPTIONS, FAST_OPTIONS, JSON_MODE_OPTIONS, StreamingOptions
+from ._errors import (
+    APIConnectionError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConnectTimeout,
+    DeadlineExceeded,
+    FirstTokenTimeout,
+    IdleTimeout,
+    MissingAPIKeyError,
+    NotFoundError,
+    OverloadedError,
+    PermissionDeniedError,
+    ProviderError,
+    RateLimitError,
+    ResponseValidationError,
+    ServerError,
+    SSEEventTooLargeError,
+    SteerError,
+    StreamIncompleteError,
+    StreamInterruptedError,
+    StreamProtocolError,
+    StreamTimeoutError,
+    UnknownModelError,
+)
+from ._events import (
+    StreamCompleteEvent,
+    StreamDelta,
+    StreamDeltaEvent,
+    StreamErrorEvent,
+    StreamEvent,
+    StreamJSONEvent,
+    StreamStartEvent,
+    StreamUsageEvent,
+)
+from ._jsonstream import (
+    IncrementalJSONParser,
+    JSONNestingError,
+    JSONPathDone,
+    JSONStreamError,
+    JSONTruncatedError,
+)
+from ._processing._pricing import (
+    CostBreakdown,
+    CostResult,
+    ModelPrice,
+    PriceTable,
+    load_prices,
+    register_price,
+)
+from ._processing._processor import (
+    EventFilter,
+    EventProcessor,
+    EventTransformer,
+    ProcessorRun,
+    create_event_processor,
+)
+from ._response import ChoiceResult, StreamingResponse, ToolCall
+from ._sse import ServerSentEvent, SSEDecoder
+from ._transport import RetryPolicy
+from ._usage import Usage
+
+#: The streaming guide's name for the client.
+SteerLLMClient = SteerClient
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEBUG_OPTIONS",
+    "FAST_OPTIONS",
+    "JSON_MODE_OPTIONS",
+    "APIConnectionError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChoiceResult",
+    "ConfigurationError",
+    "ConnectTimeout",
+    "CostBreakdown",
+    "CostResult",
+    "DeadlineExceeded",
+    "EventFilter",
+    "EventProcessor",
+    "EventTransformer",
+    "FirstTokenTimeout",
+    "IdleTimeout",
+    "IncrementalJSONParser",
+    "JSONNestingError",
+    "JSONPathDone",
+    "JSONStreamError",
+    "JSONTruncatedError",
+    "MissingAPIKeyError",
+    "ModelPrice",
+    "NotFoundError",
+    "OverloadedError",
+    "PermissionDeniedError",
+    "PriceTable",
+    "ProcessorRun",
+    "ProviderError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "RetryPolicy",
+    "SSEDecoder",
+    "SSEEventTooLargeError",
+    "ServerError",
+    "ServerSentEvent",
+    "SteerClient",
+    "SteerError",
+    "SteerLLMClient",
+    "StreamCompleteEvent",
+    "StreamDelta",
+    "StreamDeltaEvent",
+    "StreamErrorEvent",
+    "StreamEvent",
+    "StreamIncompleteError",
+    "StreamInterruptedError",
+    "StreamJSONEvent",
+    "StreamProtocolError",
+    "StreamStartEvent",
+    "StreamTimeoutError",
+    "StreamUsageEvent",
+    "StreamingOptions",
+    "StreamingResponse",
+    "TextStream",
+    "ToolCall",
+    "UnknownModelError",
+    "Usage",
+    "create_event_processor",
+    "load_prices",
+    "register_price",
+]

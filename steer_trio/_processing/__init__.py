@@ -1,0 +1,1 @@
+"""Processing after the parser: event processor, usage accounting, token counting, prices."""

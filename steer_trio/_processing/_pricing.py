@@ -1,0 +1,243 @@
+"""Prices and cost math (sans-IO: plain data and arithmetic).
+
+The bundled table (``prices.json``) is USD per million tokens, dated, with its source
+per entry. Lookups never borrow another model's price: an exact name, an alias, or a
+dated suffix stripped from a known base (``gpt-4o-2099-01-01`` -> ``gpt-4o``); anything
+else has no price, and the cost is None with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .._errors import ConfigurationError
+from .._usage import Usage
+
+__all__ = [
+    "CostBreakdown",
+    "CostResult",
+    "ModelPrice",
+    "PriceTable",
+    "compute_cost",
+    "default_price_table",
+    "load_prices",
+    "register_price",
+]
+
+_PER = 1_000_000
+_DATED = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
+_PRICE_FIELDS = ("input", "output", "cached_input", "cache_write", "cache_write_1h")
+
+
+@attrs.define(frozen=True, slots=True)
+class ModelPrice:
+    """USD per million tokens. Missing cache prices mean "billed as plain input"."""
+
+    input: float
+    output: float
+    cached_input: float | None = None
+    cache_write: float | None = None
+    cache_write_1h: float | None = None
+    source: str = ""
+    as_of: str = ""
+
+
+@attrs.define(frozen=True, slots=True)
+class CostBreakdown:
+    input: float
+    cached_input: float
+    cache_write: float
+    output: float
+
+    @property
+    def total(self) -> float:
+        return self.input + self.cached_input + self.cache_write + self.output
+
+
+@attrs.define(frozen=True, slots=True)
+class CostResult:
+    cost_usd: float | None
+    breakdown: CostBreakdown | None
+    #: Why ``cost_usd`` is None.
+    reason: str | None
+    is_estimated: bool = False
+
+
+def compute_cost(price: ModelPrice, usage: Usage) -> CostBreakdown:
+    """Cost of one normalised usage (prompt tokens include cache reads and writes)."""
+    cache_read = usage.cache_read_tokens
+    cache_write = usage.cache_write_tokens
+    write_1h = min(usage.cache_write_1h_tokens, cache_write)
+    uncached = usage.prompt_tokens - cache_read - cache_write
+    if uncached < 0:
+        raise ValueError(
+            f"usage is inconsistent: cache reads ({cache_read}) and writes ({cache_write}) "
+            f"exceed prompt tokens ({usage.prompt_tokens})"
+        )
+    cached_price = price.input if price.cached_input is None else price.cached_input
+    write_price = price.input if price.cache_write is None else price.cache_write
+    write_1h_price = write_price if price.cache_write_1h is None else price.cache_write_1h
+    return CostBreakdown(
+        input=uncached * price.input / _PER,
+        cached_input=cache_read * cached_price / _PER,
+        cache_write=((cache_write - write_1h) * write_price + write_1h * write_1h_price) / _PER,
+        output=usage.completion_tokens * price.output / _PER,
+    )
+
+
+class PriceTable:
+    def __init__(
+        self,
+        entries: dict[str, ModelPrice] | None = None,
+        aliases: dict[str, str] | None = None,
+    ) -> None:
+        self._entries = dict(entries or {})
+        self._aliases = dict(aliases or {})
+
+    @classmethod
+    def bundled(cls) -> PriceTable:
+        """A fresh table from the bundled ``prices.json`` (blocking file read)."""
+        text = resources.files(__package__).joinpath("prices.json").read_text(encoding="utf-8")
+        table = cls()
+        table._load_mapping(json.loads(text), origin="bundled prices.json")
+        return table
+
+    def lookup(self, model: str) -> ModelPrice | None:
+        for name in _candidates(model):
+            if name in self._entries:
+                return self._entries[name]
+            target = self._aliases.get(name)
+            if target is not None and target in self._entries:
+                return self._entries[target]
+        return None
+
+    def register(self, model: str, price: ModelPrice) -> None:
+        """Add a model or override its price."""
+        if not isinstance(price, ModelPrice):
+            raise ConfigurationError("register() takes a ModelPrice(input=..., output=...)")
+        self._entries[model.lower()] = price
+        self._aliases.pop(model.lower(), None)
+
+    def load_file(self, path: str | os.PathLike[str]) -> None:
+        """Load prices from a TOML or JSON file (the schema of the bundled file)."""
+        file = Path(path)
+        try:
+            raw = file.read_bytes()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read price file {file}: {exc}") from exc
+        try:
+            if file.suffix.lower() == ".toml":
+                data = tomllib.loads(raw.decode("utf-8"))
+            else:
+                data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(f"price file {file} is not valid: {exc}") from exc
+        self._load_mapping(data, origin=str(file))
+
+    def _load_mapping(self, data: Any, *, origin: str) -> None:
+        if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+            raise ConfigurationError(f"{origin}: expected a 'models' table of model -> prices")
+        default_as_of = str(data.get("as_of", ""))
+        for model, fields in data["models"].items():
+            self._entries[str(model).lower()] = _price_from(fields, origin, model, default_as_of)
+        aliases = data.get("aliases", {})
+        if not isinstance(aliases, dict):
+            raise ConfigurationError(f"{origin}: 'aliases' must map alias -> model")
+        for alias, target in aliases.items():
+            self._aliases[str(alias).lower()] = str(target).lower()
+
+    def models(self) -> list[tuple[str, ModelPrice]]:
+        return sorted(self._entries.items())
+
+    def aliases(self) -> dict[str, str]:
+        return dict(self._aliases)
+
+    def cost(self, model: str, usage: Usage) -> CostResult:
+        price = self.lookup(model)
+        if price is None:
+            return CostResult(
+                None,
+                None,
+                f"no price known for model {model!r}; add one with "
+                "steer_trio.register_price(...) or load_prices(path)",
+                usage.is_estimated,
+            )
+        try:
+            breakdown = compute_cost(price, usage)
+        except ValueError as exc:
+            return CostResult(None, None, str(exc), usage.is_estimated)
+        return CostResult(breakdown.total, breakdown, None, usage.is_estimated)
+
+
+def _candidates(model: str) -> list[str]:
+    name = model.strip().lower()
+    names = [name]
+    if "/" in name:
+        names.append(name.split("/", 1)[1])
+    for candidate in list(names):
+        stripped = _DATED.sub("", candidate)
+        if stripped != candidate:
+            names.append(stripped)
+    return names
+
+
+def _price_from(fields: Any, origin: str, model: str, default_as_of: str) -> ModelPrice:
+    if not isinstance(fields, dict):
+        raise ConfigurationError(f"{origin}: model {model!r} must be a table of prices")
+    values: dict[str, float | None] = {}
+    for name in _PRICE_FIELDS:
+        value = fields.get(name)
+        if value is None:
+            if name in ("input", "output"):
+                raise ConfigurationError(f"{origin}: model {model!r} needs {name!r} (USD per 1M)")
+            values[name] = None
+            continue
+        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+            raise ConfigurationError(
+                f"{origin}: model {model!r} field {name!r} must be a number >= 0, got {value!r}"
+            )
+        values[name] = float(value)
+    unknown = set(fields) - set(_PRICE_FIELDS) - {"source", "as_of"}
+    if unknown:
+        raise ConfigurationError(
+            f"{origin}: model {model!r} has unknown field(s) {sorted(unknown)}; "
+            f"allowed: {', '.join(_PRICE_FIELDS)}, source, as_of"
+        )
+    return ModelPrice(
+        input=values["input"] or 0.0,
+        output=values["output"] or 0.0,
+        cached_input=values["cached_input"],
+        cache_write=values["cache_write"],
+        cache_write_1h=values["cache_write_1h"],
+        source=str(fields.get("source", "")),
+        as_of=str(fields.get("as_of", default_as_of)),
+    )
+
+
+_default: PriceTable | None = None
+
+
+def default_price_table() -> PriceTable:
+    """The process-wide table: the bundled prices plus what was registered or loaded."""
+    global _default
+    if _default is None:
+        _default = PriceTable.bundled()
+    return _default
+
+
+def register_price(model: str, price: ModelPrice) -> None:
+    """Add or override a model's price in the default table."""
+    default_price_table().register(model, price)
+
+
+def load_prices(path: str | os.PathLike[str]) -> None:
+    """Merge a TOML or JSON price file into the default table."""
+    default_price_table().load_file(path)

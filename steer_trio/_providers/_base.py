@@ -1,0 +1,69 @@
+"""What every wire format provides: a request builder and a sans-IO event parser.
+
+A parser is fed decoded SSE events and appends attrs events to a list the caller
+owns (one list per network read, so a batch moves through the channel as one item).
+It keeps the state the end of the stream needs (finish reasons, provider usage, the
+end marker) as plain attributes. Parsers import neither trio nor httpx2.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import attrs
+
+from .._events import StreamEvent
+from .._sse import ServerSentEvent
+from .._usage import Usage
+
+__all__ = ["ProviderRequest", "RequestSpec", "WireParser"]
+
+
+@attrs.define(slots=True, kw_only=True)
+class RequestSpec:
+    """A provider-neutral request, validated by the client before anything is sent."""
+
+    provider: str
+    model: str
+    messages: list[dict[str, Any]]
+    stream: bool = True
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: list[str] | None = None
+    n: int | None = None
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    #: Anything else the caller passed, sent to the provider as-is.
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define(slots=True, kw_only=True)
+class ProviderRequest:
+    """An HTTP request ready for the transport: path relative to the base URL."""
+
+    path: str
+    headers: dict[str, str]
+    json: dict[str, Any]
+
+
+class WireParser(Protocol):
+    provider: str
+    model: str
+    response_id: str | None
+    #: The end marker (``[DONE]``, ``message_stop``) was seen.
+    done: bool
+    #: Unified finish reason per choice index; and the provider's raw value.
+    finish_reasons: dict[int, str | None]
+    raw_finish_reasons: dict[int, str | None]
+    #: The provider's usage, normalised (see ``_usage``); None until it reports.
+    usage: Usage | None
+
+    def feed(self, sse: ServerSentEvent, out: list[StreamEvent]) -> None:
+        """Parse one SSE event, appending the resulting events to ``out``.
+
+        Raises a typed ``ProviderError`` for an in-stream error payload and
+        ``StreamProtocolError`` for a payload that cannot be read.
+        """
+        ...

@@ -1,0 +1,177 @@
+"""``StreamingResponse``: what a stream produced, complete or partial.
+
+The builder is sans-IO: it is fed delta events and assembles text per choice,
+reasoning, refusals and tool calls, so the same object serves a finished stream and
+the ``partial`` carried by an error.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import attrs
+
+from ._events import StreamDeltaEvent
+from ._usage import Usage
+
+__all__ = ["ChoiceResult", "ResponseBuilder", "StreamingResponse", "ToolCall"]
+
+
+@attrs.define(slots=True)
+class ToolCall:
+    index: int
+    id: str | None = None
+    name: str | None = None
+    #: The JSON text of the arguments as streamed.
+    arguments: str = ""
+    choice_index: int = 0
+
+    def parsed_arguments(self) -> Any:
+        """The arguments as a Python value (``{}`` for a call streamed with no arguments)."""
+        return json.loads(self.arguments) if self.arguments.strip() else {}
+
+
+@attrs.define(slots=True)
+class ChoiceResult:
+    index: int
+    text: str = ""
+    reasoning: str = ""
+    refusal: str | None = None
+    finish_reason: str | None = None
+    tool_calls: list[ToolCall] = attrs.field(factory=list)
+
+
+@attrs.define(slots=True, kw_only=True)
+class StreamingResponse:
+    """The result of ``stream_with_usage()`` (or the ``partial`` of an error)."""
+
+    text: str = ""
+    provider: str = ""
+    model: str = ""
+    request_id: str | None = None
+    response_id: str | None = None
+    finish_reason: str | None = None
+    raw_finish_reason: str | None = None
+    choices: list[ChoiceResult] = attrs.field(factory=list)
+    reasoning: str = ""
+    refusal: str | None = None
+    tool_calls: list[ToolCall] = attrs.field(factory=list)
+    #: The normalised usage (see ``Usage``); ``usage`` is its dict form.
+    usage_info: Usage | None = None
+    cost_usd: float | None = None
+    cost_breakdown: Any = None
+    #: Why ``cost_usd`` is None (an unknown model, no usage), else None.
+    cost_reason: str | None = None
+    #: Streaming figures: duration_ms, time_to_first_token_ms, chunk_count and, with an
+    #: event processor's ``add_metrics``, tokens per second and inter-chunk gaps.
+    metrics: dict[str, Any] = attrs.field(factory=dict)
+    correlation_id: str | None = None
+    #: True when the stream did not finish (cancelled, timed out, failed).
+    is_partial: bool = False
+    #: For a partial response: the exception that ended the stream.
+    error: BaseException | None = None
+    json_value: Any = None
+    json_error: BaseException | None = None
+    #: The value of ``response_model`` structured from the JSON, if one was asked for.
+    parsed: Any = None
+
+    def get_text(self) -> str:
+        return self.text
+
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        """``{'prompt_tokens', 'completion_tokens', 'total_tokens', ...details}``."""
+        return None if self.usage_info is None else self.usage_info.to_dict()
+
+    def get_json(self) -> Any:
+        """The parsed JSON answer. Raises the parse error if the text was not valid JSON."""
+        if self.json_error is not None:
+            raise self.json_error
+        if self.json_value is None and self.text:
+            from ._jsonstream import IncrementalJSONParser
+
+            parser = IncrementalJSONParser()
+            parser.feed(self.text)
+            self.json_value = parser.close()
+        return self.json_value
+
+
+class ResponseBuilder:
+    """Accumulates delta events; ``build()`` snapshots a response at any time."""
+
+    __slots__ = ("_choices", "_parts", "chunk_count")
+
+    def __init__(self) -> None:
+        # Choice 0 text pieces are kept in a list and joined once, at build time.
+        self._parts: list[str] = []
+        self._choices: dict[int, _ChoiceState] = {}
+        self.chunk_count = 0
+
+    def add(self, event: StreamDeltaEvent) -> None:
+        self.chunk_count += 1
+        delta = event.delta
+        if delta.kind == "text" and delta.choice_index == 0:
+            self._parts.append(delta.value)
+            return
+        state = self._choices.get(delta.choice_index)
+        if state is None:
+            state = self._choices[delta.choice_index] = _ChoiceState()
+        state.add(delta.kind, delta)
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    def build(self, response: StreamingResponse) -> StreamingResponse:
+        """Fill the text, choices and tool calls of ``response`` from what was fed."""
+        response.text = self.text
+        indexes = sorted(set(self._choices) | {0})
+        choices: list[ChoiceResult] = []
+        for index in indexes:
+            state = self._choices.get(index) or _ChoiceState()
+            text = response.text if index == 0 else "".join(state.text)
+            choices.append(
+                ChoiceResult(
+                    index=index,
+                    text=text,
+                    reasoning="".join(state.reasoning),
+                    refusal="".join(state.refusal) if state.refusal else None,
+                    tool_calls=[state.calls[k] for k in sorted(state.calls)],
+                )
+            )
+        response.choices = choices
+        first = choices[0]
+        response.reasoning = first.reasoning
+        response.refusal = first.refusal
+        response.tool_calls = first.tool_calls
+        return response
+
+
+class _ChoiceState:
+    __slots__ = ("calls", "reasoning", "refusal", "text")
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self.refusal: list[str] = []
+        self.calls: dict[int, ToolCall] = {}
+
+    def add(self, kind: str, delta: Any) -> None:
+        if kind == "text":
+            self.text.append(delta.value)
+        elif kind == "reasoning":
+            if not delta.is_signature:
+                self.reasoning.append(delta.value)
+        elif kind == "refusal":
+            self.refusal.append(delta.value)
+        elif kind == "tool_call":
+            index = delta.tool_call_index or 0
+            call = self.calls.get(index)
+            if call is None:
+                call = self.calls[index] = ToolCall(index=index, choice_index=delta.choice_index)
+            if delta.tool_call_id:
+                call.id = delta.tool_call_id
+            if delta.tool_name:
+                call.name = delta.tool_name
+            call.arguments += delta.value

@@ -1,0 +1,431 @@
+"""Sending a request, retrying before content, and the network-read loop.
+
+The only module that touches httpx2. An :class:`Exchange` is one logical request:
+``open()`` sends it (retrying transient failures with backoff), ``read_batch()``
+returns the events parsed from one network read, ``aclose()`` releases the
+connection (shielded, bounded).
+
+Cost discipline: no cancel scope per event. Silence is caught by the transport's
+read timeout; deadlines and the idle gap are a clock comparison per read. A cancel
+scope per read is opened only while a first-token or total deadline is pending,
+because only a scope can interrupt a read that is waiting on a trickle.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx2
+import trio
+
+from ._config import StreamingOptions
+from ._errors import (
+    APIConnectionError,
+    ConnectTimeout,
+    DeadlineExceeded,
+    FirstTokenTimeout,
+    IdleTimeout,
+    ProviderError,
+    SteerError,
+    StreamIncompleteError,
+    StreamInterruptedError,
+    StreamProtocolError,
+    error_from_status,
+)
+from ._events import StreamDeltaEvent, StreamEvent
+from ._providers._base import ProviderRequest, WireParser
+from ._sse import SSEDecoder
+
+__all__ = ["DEFAULT_LIMITS", "Exchange", "RetryPolicy", "make_http_client"]
+
+#: Batch jobs run hundreds of concurrent streams; httpx2's defaults (100) would queue them.
+DEFAULT_LIMITS = httpx2.Limits(
+    max_connections=1000, max_keepalive_connections=200, keepalive_expiry=60.0
+)
+#: After the end marker, read at most this much of the rest of the body so the
+#: connection can go back to the pool; beyond it we close the connection instead.
+_DRAIN_MAX_BYTES = 64 * 1024
+_DRAIN_MAX_SECONDS = 1.0
+#: Cleanup that awaits is shielded, and bounded by this.
+_CLOSE_TIMEOUT = 2.0
+#: Error bodies are read up to this size for the message.
+_ERROR_BODY_MAX = 64 * 1024
+
+
+def make_http_client(limits: httpx2.Limits | None = None) -> httpx2.AsyncClient:
+    return httpx2.AsyncClient(limits=limits or DEFAULT_LIMITS, timeout=None)
+
+
+class RetryPolicy:
+    """Exponential backoff with jitter, capped; ``retry-after`` honoured within reason."""
+
+    def __init__(
+        self,
+        *,
+        base: float = 0.5,
+        cap: float = 8.0,
+        max_retry_after: float = 60.0,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.base = base
+        self.cap = cap
+        self.max_retry_after = max_retry_after
+        self._rng = rng
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before retry number ``attempt`` (1-based): full jitter in [d/2, d]."""
+        delay = min(self.cap, self.base * (2 ** (attempt - 1)))
+        return delay * (0.5 + 0.5 * self._rng())
+
+    def delay_for(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None and 0 <= retry_after <= self.max_retry_after:
+            return retry_after
+        return self.backoff(attempt)
+
+
+def parse_retry_after(headers: httpx2.Headers, now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, ``retry-after`` (seconds or HTTP-date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000.0
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _should_retry_header(headers: httpx2.Headers) -> bool | None:
+    value = headers.get("x-should-retry")
+    if value == "true":
+        return True
+    if value == "false":
+        return False
+    return None
+
+
+class Exchange:
+    """One logical request to a provider, from sending to the last byte."""
+
+    def __init__(
+        self,
+        http: httpx2.AsyncClient,
+        *,
+        url: str,
+        request: ProviderRequest,
+        parser_factory: Callable[[], WireParser],
+        provider: str,
+        options: StreamingOptions,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        self._http = http
+        self._url = url
+        self._request = request
+        self._parser_factory = parser_factory
+        self.provider = provider
+        self.options = options
+        self._retry = retry_policy or RetryPolicy()
+        self.parser: WireParser = parser_factory()
+        self.idempotency_key = f"steer-trio-{uuid.uuid4().hex}"
+        self.attempts = 0
+        self.retry_delays: list[float] = []
+        self.request_id: str | None = None
+        self.content_seen = False
+        self.finished = False
+        self.started_at = trio.current_time()
+        self.first_token_at: float | None = None
+        self._last_content_at = self.started_at
+        self._response: httpx2.Response | None = None
+        self._raw: AsyncIterator[bytes] | None = None
+        self._decoder = SSEDecoder(max_event_bytes=options.max_event_bytes)
+        self._deadline_at = (
+            self.started_at + options.deadline if options.deadline is not None else math.inf
+        )
+        self._first_token_at_limit = (
+            self.started_at + options.first_token_timeout
+            if options.first_token_timeout is not None
+            else math.inf
+        )
+        self._cancel_at = min(self._deadline_at, self._first_token_at_limit)
+
+    # -- sending -------------------------------------------------------------------
+
+    def _timeout(self) -> httpx2.Timeout:
+        o = self.options
+        return httpx2.Timeout(
+            connect=o.connection_timeout, read=o.read_timeout, write=o.connection_timeout, pool=None
+        )
+
+    async def open(self) -> None:
+        """Send the request, retrying transient failures; returns once headers are in."""
+        last_error: SteerError | None = None
+        while True:
+            self.attempts += 1
+            try:
+                await self._send_once()
+                return
+            except SteerError as exc:
+                last_error = exc
+            delay = self._retry_delay(last_error)
+            if delay is None:
+                raise last_error
+            self.retry_delays.append(delay)
+            # Sleeping is a checkpoint: cancelling during backoff returns at once.
+            await trio.sleep(delay)
+
+    def _retry_delay(self, error: SteerError) -> float | None:
+        """The delay before the next attempt, or None when we must not retry."""
+        if self.content_seen or self.attempts > self.options.max_retries:
+            return None
+        if isinstance(error, APIConnectionError | StreamIncompleteError):
+            if not self.options.retry_on_connection_error:
+                return None
+        elif isinstance(error, ProviderError):
+            if not error.is_retryable:
+                return None
+        else:
+            return None
+        retry_after = error.retry_after if isinstance(error, ProviderError) else None
+        delay = self._retry.delay_for(self.attempts, retry_after)
+        if trio.current_time() + delay >= self._deadline_at:
+            return None  # the deadline would pass while waiting: fail now with this error
+        return delay
+
+    async def _send_once(self) -> None:
+        req = self._http.build_request(
+            "POST",
+            self._url,
+            json=self._request.json,
+            headers={**self._request.headers, "idempotency-key": self.idempotency_key},
+            timeout=self._timeout(),
+        )
+        try:
+            with trio.move_on_at(self._cancel_at) as scope:
+                response = await self._http.send(req, stream=True)
+        except httpx2.ConnectTimeout as exc:
+            raise ConnectTimeout(
+                f"could not connect to {self.provider} within "
+                f"{self.options.connection_timeout}s ({self._url})"
+            ) from exc
+        except httpx2.TimeoutException as exc:
+            raise self._silence_error() from exc
+        except httpx2.TransportError as exc:
+            raise APIConnectionError(
+                f"could not reach {self.provider} at {self._url}: {exc or type(exc).__name__}"
+            ) from exc
+        if scope.cancelled_caught:
+            raise self._deadline_error()
+        self.request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
+        if response.status_code >= 400:
+            raise await self._status_error(response)
+        content_type = response.headers.get("content-type", "")
+        if "text/event-stream" not in content_type:
+            raise await self._not_a_stream_error(response, content_type)
+        self._response = response
+        self._raw = response.aiter_raw()
+        self.parser = self._parser_factory()
+        self._decoder = SSEDecoder(max_event_bytes=self.options.max_event_bytes)
+
+    async def _read_body(self, response: httpx2.Response) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            with trio.move_on_after(_DRAIN_MAX_SECONDS * 5):
+                async for chunk in response.aiter_raw():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size >= _ERROR_BODY_MAX:
+                        break
+        except httpx2.HTTPError:
+            pass
+        finally:
+            await _close_response(response)
+        return b"".join(chunks)
+
+    async def _status_error(self, response: httpx2.Response) -> ProviderError:
+        body = await self._read_body(response)
+        return error_from_status(
+            self.provider,
+            response.status_code,
+            body,
+            request_id=self.request_id,
+            retry_after=parse_retry_after(response.headers),
+            should_retry=_should_retry_header(response.headers),
+        )
+
+    async def _not_a_stream_error(self, response: httpx2.Response, content_type: str) -> SteerError:
+        body = await self._read_body(response)
+        snippet = body[:300].decode("utf-8", errors="replace")
+        return StreamProtocolError(
+            f"{self.provider} answered a streaming request with {content_type or 'no content-type'}"
+            f" instead of text/event-stream; body starts: {snippet!r}",
+            raw=body[:2000],
+        )
+
+    # -- reading -------------------------------------------------------------------
+
+    async def read_batch(self) -> list[StreamEvent] | None:
+        """Events parsed from the next network read; None once the stream is complete.
+
+        A transient failure before any content is retried here, transparently.
+        """
+        while True:
+            try:
+                return await self._read_batch_once()
+            except SteerError as exc:
+                delay = self._retry_delay(exc)
+                if delay is None:
+                    raise
+                await self._close_current()
+                self.retry_delays.append(delay)
+                await trio.sleep(delay)
+                await self.open()
+
+    async def _read_batch_once(self) -> list[StreamEvent] | None:
+        raw = self._raw
+        if raw is None or self.finished:
+            return None
+        try:
+            if self._cancel_at == math.inf:
+                chunk = await raw.__anext__()
+            else:
+                with trio.move_on_at(self._cancel_at) as scope:
+                    chunk = await raw.__anext__()
+                if scope.cancelled_caught:
+                    raise self._deadline_error()
+        except StopAsyncIteration:
+            return self._at_eof()
+        except httpx2.TimeoutException as exc:
+            raise self._silence_error() from exc
+        except httpx2.TransportError as exc:
+            raise self._broken_error(exc) from exc
+        out: list[StreamEvent] = []
+        parser = self.parser
+        for sse in self._decoder.feed(chunk):
+            parser.feed(sse, out)
+        now = trio.current_time()
+        if out:
+            if not self.content_seen and any(isinstance(e, StreamDeltaEvent) for e in out):
+                self.content_seen = True
+                self.first_token_at = now
+                self._cancel_at = self._deadline_at
+            self._last_content_at = now
+        elif (
+            self.options.read_timeout is not None
+            and now - self._last_content_at > self.options.read_timeout
+        ):
+            # Keep-alives arrive but no content: they must not keep us waiting forever.
+            raise self._silence_error()
+        if now > self._deadline_at:
+            raise self._deadline_error()
+        if parser.done:
+            await self._finish()
+        return out
+
+    def _at_eof(self) -> list[StreamEvent] | None:
+        out: list[StreamEvent] = []
+        for sse in self._decoder.close():
+            self.parser.feed(sse, out)
+        if not self.parser.done:
+            raise StreamIncompleteError(
+                f"{self.provider} closed the stream without its end marker "
+                "([DONE] / message_stop): the answer may be cut short"
+            )
+        self.finished = True
+        return out or None
+
+    async def _finish(self) -> None:
+        """End marker seen: drain what is left (bounded) so the connection is reused."""
+        self.finished = True
+        response, raw = self._response, self._raw
+        if response is None or raw is None:
+            return
+        drained = 0
+        with trio.move_on_after(_DRAIN_MAX_SECONDS):
+            try:
+                async for chunk in raw:
+                    drained += len(chunk)
+                    if drained > _DRAIN_MAX_BYTES:
+                        break
+            except httpx2.HTTPError:
+                pass
+        await self._close_current()
+
+    # -- errors --------------------------------------------------------------------
+
+    def _silence_error(self) -> SteerError:
+        if not self.content_seen:
+            return FirstTokenTimeout(
+                f"{self.provider} sent no content within the read timeout "
+                f"({self.options.read_timeout}s)"
+            )
+        return IdleTimeout(
+            f"{self.provider} sent no content for more than {self.options.read_timeout}s"
+        )
+
+    def _deadline_error(self) -> SteerError:
+        if trio.current_time() >= self._deadline_at:
+            return DeadlineExceeded(
+                f"the request to {self.provider} exceeded its deadline of {self.options.deadline}s"
+            )
+        return FirstTokenTimeout(
+            f"{self.provider} sent no content within first_token_timeout="
+            f"{self.options.first_token_timeout}s"
+        )
+
+    def _broken_error(self, exc: Exception) -> SteerError:
+        detail = str(exc) or type(exc).__name__
+        if self.content_seen:
+            return StreamInterruptedError(
+                f"the connection to {self.provider} broke mid-stream: {detail}"
+            )
+        return APIConnectionError(
+            f"the connection to {self.provider} broke before any content: {detail}"
+        )
+
+    # -- cleanup -------------------------------------------------------------------
+
+    async def _close_current(self) -> None:
+        response, self._response, self._raw = self._response, None, None
+        if response is not None:
+            await _close_response(response)
+
+    async def aclose(self) -> None:
+        """Release the connection. Idempotent; shielded and bounded."""
+        await self._close_current()
+
+    def timing(self) -> dict[str, Any]:
+        now = trio.current_time()
+        data: dict[str, Any] = {"duration_ms": (now - self.started_at) * 1000.0}
+        if self.first_token_at is not None:
+            data["time_to_first_token_ms"] = (self.first_token_at - self.started_at) * 1000.0
+        data["attempts"] = self.attempts
+        return data
+
+
+async def _close_response(response: httpx2.Response) -> None:
+    # An unread body closes the connection instead of returning it: exactly what we
+    # want on cancel. Shielded so a cancelled caller still releases the pool slot.
+    with trio.CancelScope(shield=True), trio.move_on_after(_CLOSE_TIMEOUT):
+        try:
+            await response.aclose()
+        except httpx2.HTTPError:
+            pass

@@ -1,0 +1,25 @@
+"""The fake provider: a real HTTP server on 127.0.0.1 speaking each provider's wire format.
+
+Use it to test code built on steer_trio with no network and no keys::
+
+    async with open_fake_provider() as server:
+        server.enqueue(Scenario(text=["Hello", " world"]))
+        ...  # point SteerClient at server.openai_base_url / server.anthropic_base_url
+
+Also a pytest fixture (``fake_provider``, ``fake_provider_env``) and a command
+(``steer-trio fake-server``, ``python -m steer_trio.testing``).
+"""
+
+from ._scenario import Fault, FaultKind, Replay, Scenario, ToolCallSpec
+from ._server import FakeProvider, RecordedRequest, open_fake_provider
+
+__all__ = [
+    "FakeProvider",
+    "Fault",
+    "FaultKind",
+    "RecordedRequest",
+    "Replay",
+    "Scenario",
+    "ToolCallSpec",
+    "open_fake_provider",
+]

@@ -1,0 +1,432 @@
+"""The fake provider: a real HTTP/1.1 server on 127.0.0.1 (trio + h11).
+
+It speaks OpenAI Chat Completions (``/v1/chat/completions``), xAI (the same path for
+``grok-*`` models, and ``/xai/v1/chat/completions``) and Anthropic Messages
+(``/v1/messages``), keeps connections alive between responses, notices a client that
+hangs up (even while it stalls), and records what it was sent.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import socket
+import struct
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import h11
+import trio
+
+from . import _wire
+from ._scenario import Replay, Scenario
+
+__all__ = ["FakeProvider", "RecordedRequest", "open_fake_provider"]
+
+_MAX_REQUEST = 16 * 1024 * 1024
+
+
+@attrs.define
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    json: Any
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class FakeProvider:
+    """A running fake provider. Use :func:`open_fake_provider` to get one."""
+
+    def __init__(self, host: str, port: int, *, dialect: str | None, story_delay: float) -> None:
+        self.host = host
+        self.port = port
+        self.dialect = dialect
+        self.story_delay = story_delay
+        self.requests: list[RecordedRequest] = []
+        self.connections_opened = 0
+        self.active_connections = 0
+        self.closed_events: list[float] = []
+        self._queue: deque[Scenario | Replay] = deque()
+        self._routes: dict[str, Scenario | Replay] = {}
+        self._closed_changed = trio.Event()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        return self.base_url + "/v1"
+
+    @property
+    def xai_base_url(self) -> str:
+        return self.base_url + "/xai/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return self.base_url
+
+    def enqueue(self, *items: Scenario | Replay) -> None:
+        """Serve these, in order, to the next requests."""
+        self._queue.extend(items)
+
+    def route(self, model: str, item: Scenario | Replay) -> None:
+        """Serve ``item`` to every request for ``model`` (when the queue is empty)."""
+        self._routes[model] = item
+
+    async def wait_connection_closed(self, count: int = 1) -> None:
+        while len(self.closed_events) < count:
+            await self._closed_changed.wait()
+
+    def _pick(self, request: dict[str, Any]) -> Scenario | Replay:
+        if self._queue:
+            return self._queue.popleft()
+        model = request.get("model")
+        if isinstance(model, str) and model in self._routes:
+            return self._routes[model]
+        return _wire.default_scenario(request, self.story_delay)
+
+    def _note_closed(self) -> None:
+        self.active_connections -= 1
+        self.closed_events.append(trio.current_time())
+        self._closed_changed.set()
+        self._closed_changed = trio.Event()
+
+    # -- connections ---------------------------------------------------------------------
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        self.connections_opened += 1
+        self.active_connections += 1
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_REQUEST)
+        try:
+            while True:
+                got = await self._read_request(conn, stream)
+                if got is None:
+                    break
+                request, body = got
+                keep = await self._respond_watching(conn, stream, request, body)
+                if not keep or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                    break
+                conn.start_next_cycle()
+        except (_ClientGone, trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
+            pass
+        finally:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+            self._note_closed()
+
+    async def _read_request(
+        self, conn: h11.Connection, stream: trio.SocketStream
+    ) -> tuple[h11.Request, bytes] | None:
+        request: h11.Request | None = None
+        body: list[bytes] = []
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = await stream.receive_some(65536)
+                if not data:
+                    return None
+                conn.receive_data(data)
+                continue
+            if isinstance(event, h11.Request):
+                request = event
+            elif isinstance(event, h11.Data):
+                body.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                assert request is not None
+                return request, b"".join(body)
+            elif isinstance(event, h11.ConnectionClosed):
+                return None
+
+    async def _respond_watching(
+        self, conn: h11.Connection, stream: trio.SocketStream, request: h11.Request, body: bytes
+    ) -> bool:
+        """Respond while a second task watches for the client hanging up."""
+        gone = False
+        result = True
+
+        async def watch(scope: trio.CancelScope) -> None:
+            nonlocal gone
+            try:
+                data = await stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
+            if not data:
+                gone = True
+                scope.cancel()
+            else:
+                conn.receive_data(data)  # a pipelined next request: keep it for later
+                await trio.sleep_forever()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch, nursery.cancel_scope)
+            try:
+                result = await self._respond(conn, stream, request, body)
+            finally:
+                nursery.cancel_scope.cancel()
+        if gone:
+            raise _ClientGone
+        return result
+
+    async def _send(self, conn: h11.Connection, stream: trio.SocketStream, event: Any) -> None:
+        data = conn.send(event)
+        if data:
+            await stream.send_all(data)
+
+    async def _respond(
+        self, conn: h11.Connection, stream: trio.SocketStream, request: h11.Request, body: bytes
+    ) -> bool:
+        path = request.target.decode("latin-1").split("?", 1)[0]
+        headers = {k.decode().lower(): v.decode("latin-1") for k, v in request.headers}
+        method = request.method.decode()
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError:
+            payload = None
+        self.requests.append(RecordedRequest(method, path, headers, payload))
+        if method == "GET" and path.endswith("/models"):
+            return await self._json(conn, stream, 200, _models())
+        if method != "POST" or not isinstance(payload, dict):
+            return await self._json(
+                conn, stream, 400, {"error": {"message": "expected a JSON POST", "type": "invalid_request_error"}}
+            )
+        if path.endswith("/messages"):
+            dialect = "anthropic"
+        elif path.endswith("/chat/completions"):
+            xai = path.startswith("/xai/") or self.dialect == "xai"
+            xai = xai or str(payload.get("model", "")).startswith("grok")
+            dialect = "xai" if xai else "openai"
+        else:
+            return await self._json(
+                conn, stream, 404, {"error": {"message": f"no route {path}", "type": "not_found_error"}}
+            )
+        item = self._pick(payload)
+        if isinstance(item, Replay):
+            return await self._replay(conn, stream, item)
+        return await self._scenario(conn, stream, dialect, item, payload)
+
+    async def _json(
+        self,
+        conn: h11.Connection,
+        stream: trio.SocketStream,
+        status: int,
+        body: Any,
+        extra: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> bool:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers = [
+            ("content-type", content_type),
+            ("content-length", str(len(raw))),
+            ("x-request-id", "req_fake"),
+            *((extra or {}).items()),
+        ]
+        await self._send(conn, stream, h11.Response(status_code=status, headers=headers))
+        await self._send(conn, stream, h11.Data(data=raw))
+        await self._send(conn, stream, h11.EndOfMessage())
+        return True
+
+    async def _scenario(
+        self,
+        conn: h11.Connection,
+        stream: trio.SocketStream,
+        dialect: str,
+        scenario: Scenario,
+        request: dict[str, Any],
+    ) -> bool:
+        fault = scenario.fault
+        kind = fault.kind if fault else None
+        if kind == "stall_before_headers":
+            assert fault is not None
+            await trio.sleep(fault.seconds)
+        if kind == "reset_before_headers":
+            _reset(stream)
+            raise _ClientGone
+        if kind == "http_error":
+            assert fault is not None
+            body = fault.body.encode() if isinstance(fault.body, str) else fault.body
+            is_html = body.lstrip().startswith(b"<")
+            return await self._json(
+                conn,
+                stream,
+                fault.status,
+                body,
+                fault.headers,
+                "text/html" if is_html else "application/json",
+            )
+        if not request.get("stream"):
+            if dialect == "anthropic":
+                return await self._json(conn, stream, 200, _wire.anthropic_message(scenario, request))
+            return await self._json(conn, stream, 200, _wire.openai_completion(scenario, request))
+        if kind == "json_body_instead_of_stream":
+            return await self._json(conn, stream, 200, _wire.openai_completion(scenario, request))
+        if dialect == "anthropic":
+            events = _wire.anthropic_events(scenario, request)
+        else:
+            events = _wire.openai_events(scenario, request, xai=dialect == "xai")
+        request_id_header = "request-id" if dialect == "anthropic" else "x-request-id"
+        headers = [
+            ("content-type", "text/event-stream; charset=utf-8"),
+            ("cache-control", "no-cache"),
+            (request_id_header, "req_fake_" + str(len(self.requests))),
+        ]
+        if kind == "content_length_short":
+            headers.append(("content-length", "1000000"))
+        await self._send(conn, stream, h11.Response(status_code=200, headers=headers))
+        return await self._stream_events(conn, stream, dialect, scenario, events)
+
+    async def _stream_events(
+        self,
+        conn: h11.Connection,
+        stream: trio.SocketStream,
+        dialect: str,
+        scenario: Scenario,
+        events: list[tuple[bytes, bool]],
+    ) -> bool:
+        fault = scenario.fault
+        kind = fault.kind if fault else None
+        after = fault.after_events if fault else 0
+        eol = scenario.line_ending.encode()
+        if kind == "keepalive_trickle":
+            assert fault is not None
+            waited = 0.0
+            while waited < fault.seconds:
+                await self._send(conn, stream, h11.Data(data=b": keep-alive\n\n"))
+                await trio.sleep(1.0)
+                waited += 1.0
+        if kind == "events_after_done":
+            events = [*events, (b'data: {"choices":[{"index":0,"delta":{"content":"late"}}]}\n\n', False)]
+        out: list[bytes] = []
+        content_sent = 0
+        first = True
+        fault_done = False
+        for raw, is_content in events:
+            if fault is not None and not fault_done and content_sent >= after and kind in (
+                "stall_after",
+                "drop_after",
+                "truncate_after",
+                "in_stream_error",
+                "malformed_json_after",
+                "content_length_short",
+            ):
+                fault_done = True
+                await self._flush(conn, stream, out)
+                if kind == "stall_after":
+                    await trio.sleep(fault.seconds)
+                elif kind in ("drop_after", "content_length_short"):
+                    _reset(stream)
+                    raise _ClientGone
+                elif kind == "truncate_after":
+                    await self._send(conn, stream, h11.EndOfMessage())
+                    return True
+                elif kind == "in_stream_error":
+                    if dialect == "anthropic":
+                        error = _wire.anthropic_error_event(fault.error_type, fault.message)
+                    else:
+                        error = _wire.openai_error_event(fault.error_type, fault.message)
+                    await self._send(conn, stream, h11.Data(data=error))
+                    await self._send(conn, stream, h11.EndOfMessage())
+                    return True
+                elif kind == "malformed_json_after":
+                    await self._send(conn, stream, h11.Data(data=b"data: {not json\n\n"))
+            data = raw if eol == b"\n" else raw.replace(b"\n", eol)
+            if first and scenario.bom:
+                data = b"\xef\xbb\xbf" + data
+            first = False
+            if scenario.keepalive_comments:
+                data = b": keep-alive" + eol + eol + data
+            out.append(data)
+            if is_content:
+                content_sent += 1
+            if scenario.chunking == "event":
+                await self._flush(conn, stream, out)
+                if scenario.delay:
+                    await trio.sleep(scenario.delay)
+        await self._flush(conn, stream, out, seed=scenario.seed, random_split=scenario.chunking == "random")
+        await self._send(conn, stream, h11.EndOfMessage())
+        return True
+
+    async def _flush(
+        self,
+        conn: h11.Connection,
+        stream: trio.SocketStream,
+        out: list[bytes],
+        *,
+        seed: int = 0,
+        random_split: bool = False,
+    ) -> None:
+        if not out:
+            return
+        body = b"".join(out)
+        out.clear()
+        pieces = _wire.rechunk(body, seed) if random_split else [body]
+        for piece in pieces:
+            await self._send(conn, stream, h11.Data(data=piece))
+
+    async def _replay(self, conn: h11.Connection, stream: trio.SocketStream, item: Replay) -> bool:
+        body = Path(item.path).read_bytes()
+        # One recording lacks the blank line after its last event (an artifact of how it
+        # was stored); the real server sent it, so complete the final event.
+        if not body.endswith(b"\n\n"):
+            body += b"\n" if body.endswith(b"\n") else b"\n\n"
+        is_anthropic = b"event: message_start" in body[:200]
+        headers = [
+            ("content-type", "text/event-stream; charset=utf-8"),
+            ("request-id" if is_anthropic else "x-request-id", "req_replay"),
+        ]
+        await self._send(conn, stream, h11.Response(status_code=200, headers=headers))
+        if item.chunking == "whole":
+            pieces = [body]
+        elif item.chunking == "random":
+            pieces = _wire.rechunk(body, item.seed)
+        else:
+            pieces = [e + b"\n\n" for e in body.split(b"\n\n") if e]
+        for piece in pieces:
+            await self._send(conn, stream, h11.Data(data=piece))
+            if item.delay:
+                await trio.sleep(item.delay)
+        await self._send(conn, stream, h11.EndOfMessage())
+        return True
+
+
+def _reset(stream: trio.SocketStream) -> None:
+    """Close with RST (SO_LINGER 0): what a crashed server or a proxy cut looks like."""
+    try:
+        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    stream.socket.close()
+
+
+def _models() -> dict[str, Any]:
+    names = ["gpt-4o", "gpt-4o-mini", "claude-haiku-4-5", "grok-3-mini", "steer-story"]
+    return {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "fake"} for n in names]}
+
+
+@asynccontextmanager
+async def open_fake_provider(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    dialect: str | None = None,
+    story_delay: float = 0.0,
+) -> AsyncIterator[FakeProvider]:
+    """Serve in the background for the duration of the ``async with`` block."""
+    provider = FakeProvider(host, port, dialect=dialect, story_delay=story_delay)
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(
+            functools.partial(trio.serve_tcp, provider._handle, port, host=host)
+        )
+        provider.port = listeners[0].socket.getsockname()[1]
+        try:
+            yield provider
+        finally:
+            nursery.cancel_scope.cancel()

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# The fake-provider fixtures come from the steer_trio pytest plugin (an entry point).
+
+#: ../shared/fixtures beside the repository (CI clones it there), or STEER_TRIO_FIXTURES.
+FIXTURES = Path(
+    os.environ.get(
+        "STEER_TRIO_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+    )
+)
+
+
+def recording_payloads(path: Path) -> list[tuple[str | None, Any]]:
+    """An independent, simple reading of a recording: (event name, parsed data) pairs.
+
+    Deliberately not the SDK's decoder: blank-line framed blocks, `event:`/`data:` lines.
+    """
+    out: list[tuple[str | None, Any]] = []
+    text = path.read_text(encoding="utf-8")
+    for block in text.split("\n\n"):
+        event = None
+        data_lines = []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data_lines.append(line[5:].lstrip(" "))
+        if not data_lines:
+            continue
+        data = "\n".join(data_lines)
+        out.append((event, data if data == "[DONE]" else json.loads(data)))
+    return out
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.fail(f"recordings not found at {FIXTURES}; set STEER_TRIO_FIXTURES")
+    return FIXTURES
