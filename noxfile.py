@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
@@ -23,7 +25,7 @@ def lint(session: nox.Session) -> None:
     session.install("ruff>=0.8", "flake8-async>=24.9")
     session.run("ruff", "check", "steer_trio", "tests", "benchmarks", "docs", "noxfile.py")
     session.run("ruff", "format", "--check", "steer_trio", "tests", "benchmarks", "noxfile.py")
-    session.run("flake8-async", "steer_trio")
+    session.run("flake8-async", *sorted(str(p) for p in Path("steer_trio").rglob("*.py")))
 
 
 @nox.session(python=PYTHON)

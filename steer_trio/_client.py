@@ -41,6 +41,9 @@ from ._transport import Exchange, RetryPolicy, make_http_client
 __all__ = ["SteerClient", "TextStream"]
 
 _DEFAULT_OPTIONS = StreamingOptions()
+#: Cleanup after a cancellation (building the partial response, a last on_error) is
+#: shielded so it happens, and bounded so it cannot hold the cancellation up.
+_CLEANUP_SECONDS = 2.0
 _SPEC_FIELDS = ("max_tokens", "temperature", "top_p", "stop", "n", "response_format")
 
 
@@ -367,22 +370,37 @@ class TextStream:
         exchange = self._client._exchange(self._call)
         pipeline = self._call.pipeline()
         texts: list[str] = []
+        failure: Exception | None = None
         try:
-            await exchange.open()
-            await pipeline.start(exchange.request_id)
-            while True:
-                batch = await exchange.read_batch()
-                if batch is None:
-                    break
-                await pipeline.handle(batch, texts)
-                if texts:
-                    for text in texts:
-                        yield text
-                    texts.clear()
-            self.response = await pipeline.complete(exchange.parser, exchange.timing())
-        except BaseException as exc:
-            if not pipeline.finished:
-                self.response = await pipeline.fail(exc, exchange.parser, exchange.timing())
+            try:
+                await exchange.open()
+                await pipeline.start(exchange.request_id)
+                while True:
+                    batch = await exchange.read_batch()
+                    if batch is None:
+                        break
+                    await pipeline.handle(batch, texts)
+                    if texts:
+                        for text in texts:
+                            yield text
+                        texts.clear()
+                self.response = await pipeline.complete(exchange.parser, exchange.timing())
+            except Exception as exc:
+                failure = exc
+            if failure is not None:
+                # Outside the except block: on_error runs unshielded, and a cancellation
+                # arriving meanwhile wins, as trio expects.
+                if not pipeline.finished:
+                    self.response = await pipeline.fail(
+                        failure, exchange.parser, exchange.timing()
+                    )
+                raise failure
+        except Exception:
+            raise
+        except BaseException as exc:  # Cancelled, KeyboardInterrupt, GeneratorExit (break)
+            with trio.CancelScope(shield=True), trio.move_on_after(_CLEANUP_SECONDS):
+                if not pipeline.finished:
+                    self.response = await pipeline.fail(exc, exchange.parser, exchange.timing())
             raise
         finally:
             await exchange.aclose()
@@ -413,6 +431,7 @@ class TextStream:
             # shielded cleanup releases the connection before we return.
             nursery.cancel_scope.cancel()
         try:
+            # The nursery must wait for the provider task, whose cleanup is shielded.
             return bool(await manager.__aexit__(exc_type, exc, tb))
         except BaseExceptionGroup as group:
             raise _unwrap_group(group) from None
@@ -436,9 +455,10 @@ class TextStream:
                 self.response = await pipeline.complete(exchange.parser, exchange.timing())
             except trio.Cancelled as exc:
                 # Leaving the `async with` block cancels us: not an error to report.
-                self.response = await pipeline.fail(
-                    exc, exchange.parser, exchange.timing(), notify=False
-                )
+                with trio.CancelScope(shield=True), trio.move_on_after(_CLEANUP_SECONDS):
+                    self.response = await pipeline.fail(
+                        exc, exchange.parser, exchange.timing(), notify=False
+                    )
                 raise
             except Exception as exc:
                 self.response = await pipeline.fail(exc, exchange.parser, exchange.timing())
@@ -505,7 +525,8 @@ async def _run_to_completion(exchange: Exchange, pipeline: Pipeline) -> Streamin
                 nursery.cancel_scope.cancel()
             except BaseException as exc:
                 # Cancelled / KeyboardInterrupt: leave the partial on the way out.
-                await pipeline.fail(exc, exchange.parser, exchange.timing())
+                with trio.CancelScope(shield=True), trio.move_on_after(_CLEANUP_SECONDS):
+                    await pipeline.fail(exc, exchange.parser, exchange.timing())
                 raise
     except BaseExceptionGroup as group:
         raise _unwrap_group(group) from None

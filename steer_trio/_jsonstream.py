@@ -79,8 +79,8 @@ _ESCAPES: Final = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\
 _ESCAPES["t"] = "\t"
 
 # Modes.
-_PROSE, _VALUE, _KEY, _COLON, _AFTER, _STRING, _ESCAPE, _UNICODE, _NUMBER, _LITERAL, _DONE = (
-    range(11)
+_PROSE, _VALUE, _KEY, _COLON, _AFTER, _STRING, _ESCAPE, _UNICODE, _NUMBER, _LITERAL, _DONE = range(
+    11
 )
 _UNSET: Final = object()
 
@@ -165,8 +165,7 @@ class IncrementalJSONParser:
             raise JSONStreamError("no JSON value found in the text", raw=self.raw, position=0)
         partial = self.partial
         raise JSONTruncatedError(
-            "the JSON text ended before the value was complete (was the output cut at "
-            "max tokens?)",
+            "the JSON text ended before the value was complete (was the output cut at max tokens?)",
             partial=partial,
             raw=self.raw,
         )
@@ -175,7 +174,9 @@ class IncrementalJSONParser:
 
     def _error(self, message: str, pos: int) -> JSONStreamError:
         position = self._offset + pos
-        return JSONStreamError(f"{message} at character {position}", raw=self.raw, position=position)
+        return JSONStreamError(
+            f"{message} at character {position}", raw=self.raw, position=position
+        )
 
     def _run(self, text: str) -> None:
         pos = 0

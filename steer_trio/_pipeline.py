@@ -36,23 +36,36 @@ __all__ = ["Callbacks", "Pipeline"]
 Callback = Callable[[Any], Any]
 
 
+AsyncCallback = Callable[[Any], Awaitable[None]]
+_NAMES = ("on_start", "on_delta", "on_usage", "on_complete", "on_error", "on_json")
+
+
 class Callbacks:
     """The user's callbacks, each sync or async, resolved once per request."""
 
-    __slots__ = ("on_complete", "on_delta", "on_error", "on_json", "on_start", "on_usage")
+    __slots__ = _NAMES
 
     def __init__(self, **callbacks: Callback | None) -> None:
-        for name in self.__slots__:
+        unknown = set(callbacks) - set(_NAMES)
+        if unknown:
+            raise TypeError(f"unknown callback(s) {sorted(unknown)}")
+        adapted: dict[str, AsyncCallback | None] = {}
+        for name in _NAMES:
             cb = callbacks.get(name)
             if cb is not None and not callable(cb):
-                raise TypeError(f"{name} must be a function (sync or async), got {cb!r}")
-            setattr(self, name, _adapt(cb) if cb is not None else None)
+                from ._errors import ConfigurationError
 
-    def any(self) -> bool:
-        return any(getattr(self, name) is not None for name in self.__slots__)
+                raise ConfigurationError(f"{name} must be a function (sync or async), got {cb!r}")
+            adapted[name] = _adapt(cb) if cb is not None else None
+        self.on_start: AsyncCallback | None = adapted["on_start"]
+        self.on_delta: AsyncCallback | None = adapted["on_delta"]
+        self.on_usage: AsyncCallback | None = adapted["on_usage"]
+        self.on_complete: AsyncCallback | None = adapted["on_complete"]
+        self.on_error: AsyncCallback | None = adapted["on_error"]
+        self.on_json: AsyncCallback | None = adapted["on_json"]
 
 
-def _adapt(cb: Callback) -> Callable[[Any], Awaitable[None]]:
+def _adapt(cb: Callback) -> AsyncCallback:
     if inspect.iscoroutinefunction(cb) or inspect.iscoroutinefunction(
         getattr(cb, "__call__", None)  # noqa: B004 - async callable objects
     ):
@@ -119,11 +132,8 @@ class Pipeline:
     async def start(self, request_id: str | None) -> None:
         self.request_id = request_id
         self.accounting.prefetch()
-        event: StreamEvent | None = StreamStartEvent(
-            provider=self.provider, model=self.model, request_id=request_id
-        )
-        if self.run is not None:
-            event = await self.run.process(event)
+        start = StreamStartEvent(provider=self.provider, model=self.model, request_id=request_id)
+        event = await self.run.process(start) if self.run is not None else start
         if event is not None and self.callbacks.on_start is not None:
             await self.callbacks.on_start(event)
 
@@ -131,20 +141,19 @@ class Pipeline:
         """Process one batch; append the answer-text pieces to ``texts`` if given."""
         builder = self.builder
         if self.plain:
-            for event in events:
-                if isinstance(event, StreamDeltaEvent):
-                    builder.add(event)
-                    if texts is not None and event.delta.kind == "text":
-                        texts.append(event.delta.value)
+            for item in events:
+                if isinstance(item, StreamDeltaEvent):
+                    builder.add(item)
+                    delta = item.delta
+                    if texts is not None and delta.kind == "text" and delta.choice_index == 0:
+                        texts.append(delta.value)
             return
         run = self.run if self._process_deltas else None
         on_delta = self.callbacks.on_delta
         for raw in events:
-            event: StreamEvent | None = raw
-            if run is not None:
-                event = await run.process(raw)
-                if event is None:
-                    continue
+            event = await run.process(raw) if run is not None else raw
+            if event is None:
+                continue
             if isinstance(event, StreamDeltaEvent):
                 event.request_id = self.request_id
                 builder.add(event)
@@ -209,9 +218,7 @@ class Pipeline:
         provider_usage: Usage | None = parser.usage
         # Anthropic's message_start usage is final for the prompt, preliminary for output.
         final = getattr(parser, "usage_final", True)
-        await self.accounting.settle(
-            response, provider_usage, final=final, cancelled=cancelled
-        )
+        await self.accounting.settle(response, provider_usage, final=final, cancelled=cancelled)
         if self.run is not None and self.run.processor.add_metrics and response.usage_info:
             response.metrics.update(self.run.metrics(response.usage_info.completion_tokens))
 
@@ -326,7 +333,7 @@ def _describe_cattrs_error(exc: BaseException) -> str:
     try:
         from cattrs import transform_error
 
-        messages = transform_error(exc)  # type: ignore[arg-type]
+        messages = transform_error(exc)
         return "; ".join(messages)
     except Exception:
         return str(exc)

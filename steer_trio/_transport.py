@@ -80,8 +80,8 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Delay before retry number ``attempt`` (1-based): full jitter in [d/2, d]."""
-        delay = min(self.cap, self.base * (2 ** (attempt - 1)))
-        return delay * (0.5 + 0.5 * self._rng())
+        delay = min(self.cap, self.base * (2.0 ** (attempt - 1)))
+        return float(delay * (0.5 + 0.5 * self._rng()))
 
     def delay_for(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None and 0 <= retry_after <= self.max_retry_after:

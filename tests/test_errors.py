@@ -59,7 +59,10 @@ def test_quota_429_is_not_retryable() -> None:
 
 
 def test_html_body_gives_readable_snippet() -> None:
-    html = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+    html = (
+        b"<html><head><title>502 Bad Gateway</title></head>"
+        b"<body><h1>502 Bad Gateway</h1></body></html>"
+    )
     err = error_from_status("anthropic", 502, html)
     assert isinstance(err, ServerError)
     assert "<" not in err.message

@@ -158,7 +158,7 @@ def serialise(events: list, eol: str, bom: bool) -> tuple[bytes, list[ServerSent
 def test_any_rechunking_gives_the_same_events(events, eol, bom, cuts) -> None:
     body, expected = serialise(events, eol, bom)
     points = sorted({c % (len(body) + 1) for c in cuts})
-    pieces = [body[a:b] for a, b in zip([0, *points], [*points, len(body)])]
+    pieces = [body[a:b] for a, b in zip([0, *points], [*points, len(body)], strict=True)]
     assert decode(body) == expected
     assert decode(*pieces) == expected
     assert decode(*[body[i : i + 1] for i in range(len(body))]) == expected

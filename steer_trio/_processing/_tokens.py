@@ -84,8 +84,8 @@ def _load_blocking(name: str) -> Any:
     return tiktoken.get_encoding(name)
 
 
-async def load_encoding(name: str, *, timeout: float = 5.0) -> Any:
-    """Load ``name`` once per process, in a worker thread, within ``timeout`` seconds.
+async def load_encoding(name: str, *, within: float = 5.0) -> Any:
+    """Load ``name`` once per process, in a worker thread, within ``within`` seconds.
 
     Returns the encoding, or None (after one warning) when it cannot be had.
     """
@@ -97,7 +97,7 @@ async def load_encoding(name: str, *, timeout: float = 5.0) -> Any:
             return _cache[name]
         encoding: Any = None
         error: str = "timed out"
-        with trio.move_on_after(timeout):
+        with trio.move_on_after(within):
             try:
                 encoding = await trio.to_thread.run_sync(
                     _load_blocking, name, abandon_on_cancel=True

@@ -57,9 +57,7 @@ def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(
-            part.get("text", "") for part in content if isinstance(part, dict)
-        )
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
     return ""
 
 
@@ -261,7 +259,9 @@ class AnthropicParser:
         write = _int(raw.get("cache_creation_input_tokens"))
         read = _int(raw.get("cache_read_input_tokens"))
         creation = raw.get("cache_creation") or {}
-        write_1h = _int(creation.get("ephemeral_1h_input_tokens")) if isinstance(creation, dict) else 0
+        write_1h = (
+            _int(creation.get("ephemeral_1h_input_tokens")) if isinstance(creation, dict) else 0
+        )
         details = raw.get("output_tokens_details") or {}
         reasoning = _int(details.get("thinking_tokens")) if isinstance(details, dict) else 0
         self.usage = Usage.build(

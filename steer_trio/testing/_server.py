@@ -15,7 +15,6 @@ import struct
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -196,7 +195,10 @@ class FakeProvider:
             return await self._json(conn, stream, 200, _models())
         if method != "POST" or not isinstance(payload, dict):
             return await self._json(
-                conn, stream, 400, {"error": {"message": "expected a JSON POST", "type": "invalid_request_error"}}
+                conn,
+                stream,
+                400,
+                {"error": {"message": "expected a JSON POST", "type": "invalid_request_error"}},
             )
         if path.endswith("/messages"):
             dialect = "anthropic"
@@ -206,7 +208,10 @@ class FakeProvider:
             dialect = "xai" if xai else "openai"
         else:
             return await self._json(
-                conn, stream, 404, {"error": {"message": f"no route {path}", "type": "not_found_error"}}
+                conn,
+                stream,
+                404,
+                {"error": {"message": f"no route {path}", "type": "not_found_error"}},
             )
         item = self._pick(payload)
         if isinstance(item, Replay):
@@ -264,7 +269,9 @@ class FakeProvider:
             )
         if not request.get("stream"):
             if dialect == "anthropic":
-                return await self._json(conn, stream, 200, _wire.anthropic_message(scenario, request))
+                return await self._json(
+                    conn, stream, 200, _wire.anthropic_message(scenario, request)
+                )
             return await self._json(conn, stream, 200, _wire.openai_completion(scenario, request))
         if kind == "json_body_instead_of_stream":
             return await self._json(conn, stream, 200, _wire.openai_completion(scenario, request))
@@ -303,19 +310,28 @@ class FakeProvider:
                 await trio.sleep(1.0)
                 waited += 1.0
         if kind == "events_after_done":
-            events = [*events, (b'data: {"choices":[{"index":0,"delta":{"content":"late"}}]}\n\n', False)]
+            events = [
+                *events,
+                (b'data: {"choices":[{"index":0,"delta":{"content":"late"}}]}\n\n', False),
+            ]
         out: list[bytes] = []
         content_sent = 0
         first = True
         fault_done = False
         for raw, is_content in events:
-            if fault is not None and not fault_done and content_sent >= after and kind in (
-                "stall_after",
-                "drop_after",
-                "truncate_after",
-                "in_stream_error",
-                "malformed_json_after",
-                "content_length_short",
+            if (
+                fault is not None
+                and not fault_done
+                and content_sent >= after
+                and kind
+                in (
+                    "stall_after",
+                    "drop_after",
+                    "truncate_after",
+                    "in_stream_error",
+                    "malformed_json_after",
+                    "content_length_short",
+                )
             ):
                 fault_done = True
                 await self._flush(conn, stream, out)
@@ -350,7 +366,9 @@ class FakeProvider:
                 await self._flush(conn, stream, out)
                 if scenario.delay:
                     await trio.sleep(scenario.delay)
-        await self._flush(conn, stream, out, seed=scenario.seed, random_split=scenario.chunking == "random")
+        await self._flush(
+            conn, stream, out, seed=scenario.seed, random_split=scenario.chunking == "random"
+        )
         await self._send(conn, stream, h11.EndOfMessage())
         return True
 
@@ -372,7 +390,7 @@ class FakeProvider:
             await self._send(conn, stream, h11.Data(data=piece))
 
     async def _replay(self, conn: h11.Connection, stream: trio.SocketStream, item: Replay) -> bool:
-        body = Path(item.path).read_bytes()
+        body = await trio.Path(item.path).read_bytes()
         # One recording lacks the blank line after its last event (an artifact of how it
         # was stored); the real server sent it, so complete the final event.
         if not body.endswith(b"\n\n"):
@@ -408,7 +426,10 @@ def _reset(stream: trio.SocketStream) -> None:
 
 def _models() -> dict[str, Any]:
     names = ["gpt-4o", "gpt-4o-mini", "claude-haiku-4-5", "grok-3-mini", "steer-story"]
-    return {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "fake"} for n in names]}
+    return {
+        "object": "list",
+        "data": [{"id": n, "object": "model", "owned_by": "fake"} for n in names],
+    }
 
 
 @asynccontextmanager

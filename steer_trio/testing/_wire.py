@@ -104,9 +104,7 @@ def _completion_tokens(scenario: Scenario, deltas: int) -> int:
     return max(1, deltas)
 
 
-def openai_events(
-    scenario: Scenario, request: dict[str, Any], *, xai: bool = False
-) -> list[Event]:
+def openai_events(scenario: Scenario, request: dict[str, Any], *, xai: bool = False) -> list[Event]:
     model = scenario.model or request.get("model") or "fake-model"
     include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
     chunk_id = str(uuid.uuid4()) if xai else f"chatcmpl-{uuid.uuid4().hex[:24]}"
@@ -122,9 +120,8 @@ def openai_events(
             "system_fingerprint": "fp_fake",
             "choices": choices,
         }
-        if include_usage and not xai:
-            body["usage"] = usage
-        elif final and usage is not None:
+        # 2025-style OpenAI streams carry "usage": null on every chunk but the last.
+        if (include_usage and not xai) or (final and usage is not None):
             body["usage"] = usage
         return f"data: {_dumps(body)}\n\n".encode()
 
@@ -161,7 +158,11 @@ def openai_events(
                 events.append((chunk([choice(index, {"refusal": refusal[position]})]), True))
                 deltas += 1
     for call_index, call in enumerate(scenario.tool_calls):
-        head = {"id": call.id, "type": "function", "function": {"name": call.name}}
+        head: dict[str, Any] = {
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name},
+        }
         if xai:
             whole = {
                 "id": call.id,
@@ -173,7 +174,7 @@ def openai_events(
             deltas += 1
             continue
         head["index"] = call_index
-        head["function"]["arguments"] = ""  # type: ignore[index]
+        head["function"]["arguments"] = ""
         events.append((chunk([choice(0, {"tool_calls": [head]})]), True))
         for piece in _json_pieces(call.arguments, 8):
             fragment = {"index": call_index, "function": {"arguments": piece}}
@@ -325,7 +326,9 @@ def anthropic_events(scenario: Scenario, request: dict[str, Any]) -> list[Event]
             )
         )
         for piece in reasoning:
-            events.append((_block_delta(block, {"type": "thinking_delta", "thinking": piece}), True))
+            events.append(
+                (_block_delta(block, {"type": "thinking_delta", "thinking": piece}), True)
+            )
             deltas += 1
         events.append((_block_delta(block, {"type": "thinking_delta", "thinking": ""}), False))
         signature = {"type": "signature_delta", "signature": "RmFrZVNpZ25hdHVyZQ=="}
@@ -342,7 +345,11 @@ def anthropic_events(scenario: Scenario, request: dict[str, Any]) -> list[Event]
         block += 1
         text = []
     if text:
-        start = {"type": "content_block_start", "index": block, "content_block": {"type": "text", "text": ""}}
+        start = {
+            "type": "content_block_start",
+            "index": block,
+            "content_block": {"type": "text", "text": ""},
+        }
         events.append((_anthropic("content_block_start", start), False))
         for piece in text:
             events.append((_block_delta(block, {"type": "text_delta", "text": piece}), True))
@@ -370,7 +377,9 @@ def anthropic_events(scenario: Scenario, request: dict[str, Any]) -> list[Event]
 
 
 def _block_delta(index: int, delta: dict[str, Any]) -> bytes:
-    return _anthropic("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+    return _anthropic(
+        "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+    )
 
 
 def _block_stop(index: int) -> bytes:
@@ -403,7 +412,12 @@ def anthropic_message(scenario: Scenario, request: dict[str, Any]) -> dict[str, 
         content.append({"type": "text", "text": text})
     for call in scenario.tool_calls:
         content.append(
-            {"type": "tool_use", "id": call.id, "name": call.name, "input": json.loads(call.arguments)}
+            {
+                "type": "tool_use",
+                "id": call.id,
+                "name": call.name,
+                "input": json.loads(call.arguments),
+            }
         )
     return {
         "id": f"msg_{uuid.uuid4().hex[:24]}",
@@ -411,7 +425,8 @@ def anthropic_message(scenario: Scenario, request: dict[str, Any]) -> dict[str, 
         "role": "assistant",
         "model": scenario.model or request.get("model"),
         "content": content,
-        "stop_reason": scenario.finish_reason or ("tool_use" if scenario.tool_calls else "end_turn"),
+        "stop_reason": scenario.finish_reason
+        or ("tool_use" if scenario.tool_calls else "end_turn"),
         "stop_sequence": None,
         "usage": {
             "input_tokens": prompt,
