@@ -31,7 +31,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package."""
-    session.install("-e", ".", "mypy>=1.13")
+    session.install("-e", ".[test]", "mypy>=1.13")
     session.run("mypy", "--strict", "steer_trio")
 
 

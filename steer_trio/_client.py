@@ -391,9 +391,7 @@ class TextStream:
                 # Outside the except block: on_error runs unshielded, and a cancellation
                 # arriving meanwhile wins, as trio expects.
                 if not pipeline.finished:
-                    self.response = await pipeline.fail(
-                        failure, exchange.parser, exchange.timing()
-                    )
+                    self.response = await pipeline.fail(failure, exchange.parser, exchange.timing())
                 raise failure
         except Exception:
             raise

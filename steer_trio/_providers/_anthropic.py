@@ -308,11 +308,12 @@ class AnthropicParser:
             piece = delta.get("partial_json")
             if not piece:
                 return
-            kind, tool_index = self._blocks.get(payload.get("index", 0), ("tool", 0))
+            kind, tool_index = self._blocks.get(payload.get("index", 0), ("other", 0))
             if kind == "json":
                 self._emit(out, StreamDelta(piece))
-            else:
+            elif kind == "tool":
                 self._emit(out, StreamDelta(piece, "tool_call", 0, tool_index))
+            # server_tool_use (e.g. web search) streams its input too: not the caller's tool.
         elif dtype == "thinking_delta":
             thinking = delta.get("thinking")
             if thinking:
