@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import FIXTURES, recording_payloads
+from test_openai_parser import expected_from_recording
+
 from steer_trio import ProviderError, SteerClient
 from steer_trio.testing import FakeProvider, Replay
-from test_openai_parser import expected_from_recording
 
 OPENAI_FORMAT = sorted(
     p for folder in ("openai-chat", "xai") for p in (FIXTURES / folder).glob("*.sse")
