@@ -169,6 +169,9 @@ class FakeProvider:
             nursery.start_soon(watch, nursery.cancel_scope)
             try:
                 result = await self._respond(conn, stream, request, body)
+            except (_ClientGone, trio.BrokenResourceError, trio.ClosedResourceError):
+                # Raised here, not out of the nursery: it would arrive as a group.
+                gone = True
             finally:
                 nursery.cancel_scope.cancel()
         if gone:
