@@ -100,11 +100,12 @@ class StreamingResponse:
 class ResponseBuilder:
     """Accumulates delta events; ``build()`` snapshots a response at any time."""
 
-    __slots__ = ("_choices", "_parts", "chunk_count")
+    __slots__ = ("_choices", "_parts", "_unfolded", "chunk_count")
 
     def __init__(self) -> None:
         # Choice 0 text pieces are kept in a list and joined once, at build time.
         self._parts: list[str] = []
+        self._unfolded = 0
         self._choices: dict[int, _ChoiceState] = {}
         self.chunk_count = 0
 
@@ -112,7 +113,14 @@ class ResponseBuilder:
         self.chunk_count += 1
         delta = event.delta
         if delta.kind == "text" and delta.choice_index == 0:
-            self._parts.append(delta.value)
+            parts = self._parts
+            parts.append(delta.value)
+            self._unfolded += 1
+            if self._unfolded == 64:
+                self._unfolded = 0
+                # Fold the last 64 pieces into one string: a long stream keeps about one
+                # byte per character instead of a str object per delta, still linear.
+                parts[-64:] = ["".join(parts[-64:])]
             return
         state = self._choices.get(delta.choice_index)
         if state is None:

@@ -74,6 +74,26 @@ class SSEDecoder:
             chunk = self._strip_bom(chunk)
             if not chunk:
                 return []
+        if (
+            # Fast path: one whole `data:` event in one chunk, as providers send them.
+            chunk[:6] == b"data: "
+            and not self._partial
+            and not self._data
+            and not self._skip_lf
+            and chunk.find(b"\n") == len(chunk) - 2
+            and chunk[-1:] == b"\n"
+            and b"\r" not in chunk
+            and len(chunk) <= self.max_event_bytes
+        ):
+            event = ServerSentEvent(
+                self._event or "message",
+                chunk[6:-2].decode("utf-8", "replace"),
+                self.last_event_id,
+                self._retry,
+            )
+            if self._event or self._retry is not None:
+                self._reset_event()
+            return [event]
         out: list[ServerSentEvent] = []
         if self._skip_lf:
             self._skip_lf = False
@@ -161,6 +181,9 @@ class SSEDecoder:
         self._event_bytes += len(raw)
         if self._event_bytes > self.max_event_bytes:
             self._too_large(raw[:200])
+        if raw[:6] == b"data: ":
+            self._data.append(raw[6:].decode("utf-8", "replace"))
+            return
         line = raw.decode("utf-8", "replace")
         colon = line.find(":")
         if colon == -1:

@@ -15,6 +15,7 @@ FaultKind = Literal[
     "stall_before_headers",
     "stall_after",
     "drop_after",
+    "reset_after",
     "truncate_after",
     "in_stream_error",
     "keepalive_trickle",

@@ -330,6 +330,7 @@ class FakeProvider:
                 in (
                     "stall_after",
                     "drop_after",
+                    "reset_after",
                     "truncate_after",
                     "in_stream_error",
                     "malformed_json_after",
@@ -341,6 +342,12 @@ class FakeProvider:
                 if kind == "stall_after":
                     await trio.sleep(fault.seconds)
                 elif kind in ("drop_after", "content_length_short"):
+                    # A clean TCP close in the middle of the body: the chunked body (or
+                    # the Content-Length) is cut short, and everything sent arrives.
+                    await stream.send_eof()
+                    raise _ClientGone
+                elif kind == "reset_after":
+                    # RST: the kernel may discard data the client has not read yet.
                     _reset(stream)
                     raise _ClientGone
                 elif kind == "truncate_after":
