@@ -118,14 +118,17 @@ async def openai_sdk(client: Any, model: str) -> int:
 # -- measurements ---------------------------------------------------------------------
 
 
-async def timed(fn: Callable[[], Awaitable[int]]) -> tuple[float, int]:
-    start = time.perf_counter()
+async def timed(fn: Callable[[], Awaitable[int]]) -> tuple[float, float, int]:
+    """Wall time and this process's CPU time (the server runs in another process, so
+    CPU time is the client's own cost even when the server is the slower side)."""
+    wall, cpu = time.perf_counter(), time.process_time()
     n = await fn()
-    return time.perf_counter() - start, n
+    return time.perf_counter() - wall, time.process_time() - cpu, n
 
 
-async def per_event(base: str, rounds: int) -> dict[str, float]:
+async def per_event(base: str, rounds: int) -> dict[str, dict[str, float]]:
     results: dict[str, list[float]] = {k: [] for k in "abcd"}
+    walls: dict[str, list[float]] = {k: [] for k in "abcd"}
     async with httpx2.AsyncClient(timeout=None) as http:
         steer = make_steer(base)
         oai = make_openai(base)
@@ -139,12 +142,16 @@ async def per_event(base: str, rounds: int) -> dict[str, float]:
             await fn()
         for _ in range(rounds):
             for key, fn in cases.items():  # interleaved, so drift hits all alike
-                seconds, n = await timed(fn)
+                wall, cpu, n = await timed(fn)
                 assert n == N_EVENTS, (key, n)
-                results[key].append(seconds / n * 1e6)
+                results[key].append(cpu / n * 1e6)
+                walls[key].append(wall / n * 1e6)
         await steer.aclose()
         await oai.close()
-    return {k: statistics.median(v) for k, v in results.items()}
+    return {
+        "cpu": {k: statistics.median(v) for k, v in results.items()},
+        "wall": {k: statistics.median(v) for k, v in walls.items()},
+    }
 
 
 async def concurrent_wall(base: str, which: str, streams: int) -> float:
@@ -192,27 +199,33 @@ def child_ttft(base: str, which: str, warm_runs: int) -> None:
         return time.perf_counter() - start
 
     async def main() -> dict[str, float]:
+        holder: dict[str, Any] = {}
         if which == "a":
-            http = httpx2.AsyncClient(timeout=None)
 
             async def one() -> None:
+                if "http" not in holder:  # a new client: its pool is made here, timed
+                    holder["http"] = httpx2.AsyncClient(timeout=None)
                 body = {
                     "model": "bench-ttft",
                     "messages": [{"role": "user", "content": "go"}],
                     "stream": True,
                 }
-                async with http.stream("POST", f"{base}/v1/chat/completions", json=body) as r:
+                url = f"{base}/v1/chat/completions"
+                async with holder["http"].stream("POST", url, json=body) as r:
                     async for line in r.aiter_lines():
                         if line.startswith("data: ") and "content" in line:
                             return
         else:
-            client = make_steer(base)
 
             async def one() -> None:
+                if "client" not in holder:
+                    holder["client"] = make_steer(base)
+                client = holder["client"]
                 async with client.stream("go", model="bench-ttft", provider="openai") as chunks:
                     async for _ in chunks:
                         return
 
+        # Cold: the first request of a new client (pool, connection), for both sides.
         cold = await first_delta(one)
         warm = [await first_delta(one) for _ in range(warm_runs)]
         return {"cold": cold, "warm": statistics.median(warm)}
@@ -250,9 +263,13 @@ def main() -> None:
     proc, base = start_server()
     try:
         print(f"fake provider at {base} (own process); python {sys.version.split()[0]}\n")
-        per = trio.run(per_event, base, args.rounds)
+        measured = trio.run(per_event, base, args.rounds)
+        per, wall = measured["cpu"], measured["wall"]
         a = per["a"]
-        print(f"Per-event cost, {N_EVENTS} deltas, median of {args.rounds} interleaved rounds")
+        print(
+            f"Per-event client CPU cost, {N_EVENTS} deltas, median of {args.rounds} "
+            "interleaved rounds (wall time per event in brackets)"
+        )
         labels = {
             "a": "(a) raw httpx2 + aiter_lines + json.loads",
             "b": "(b) steer_trio stream()",
@@ -260,7 +277,10 @@ def main() -> None:
             "d": "(d) official openai SDK under trio",
         }
         for key, label in labels.items():
-            print(f"  {label:<48} {per[key]:7.2f} us/event  {per[key] / a:5.2f}x baseline")
+            print(
+                f"  {label:<48} {per[key]:7.2f} us/event  {per[key] / a:5.2f}x baseline"
+                f"  [wall {wall[key]:6.2f} us, {wall[key] / wall['a']:4.2f}x]"
+            )
         print(f"  (d)/(b) = {per['d'] / per['b']:.2f}x   (d)/(c) = {per['d'] / per['c']:.2f}x\n")
 
         print(f"{args.streams} concurrent streams x 500 deltas, 2 ms apart (separate processes)")

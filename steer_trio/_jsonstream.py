@@ -155,10 +155,10 @@ class IncrementalJSONParser:
 
     def close(self) -> Any:
         """The final value. Raises if the text held no JSON, invalid JSON, or a cut one."""
-        if self._mode == _NUMBER and not self._containers and self._root is _UNSET:
-            self._finish_number(len(self.raw))
-        elif self._mode == _LITERAL and not self._containers and self._root is _UNSET:
-            self._finish_literal(len(self.raw))
+        if self._mode == _NUMBER and not self._containers:
+            self._finish_number(len(self.raw) - self._offset)
+        elif self._mode == _LITERAL and not self._containers:
+            self._finish_literal(len(self.raw) - self._offset)
         if self._mode == _DONE:
             return self._root
         if self._root is _UNSET and self._mode in (_PROSE, _VALUE) and not self._scalar:
@@ -269,7 +269,8 @@ class IncrementalJSONParser:
                     pos = match.end()
                     if not any(lit.startswith(self._scalar) for lit in _LITERALS):
                         raise self._error(_literal_message(self._scalar), pos)
-                if pos < end:
+                # No literal is a prefix of another: a whole one is final at once.
+                if pos < end or self._scalar in _LITERALS:
                     self._finish_literal(pos)
                 continue
             if mode == _ESCAPE:

@@ -131,7 +131,6 @@ class Pipeline:
 
     async def start(self, request_id: str | None) -> None:
         self.request_id = request_id
-        self.accounting.prefetch()
         start = StreamStartEvent(provider=self.provider, model=self.model, request_id=request_id)
         event = await self.run.process(start) if self.run is not None else start
         if event is not None and self.callbacks.on_start is not None:

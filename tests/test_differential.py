@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from conftest import FIXTURES
 
 from steer_trio import SteerClient
 from steer_trio.testing import FakeProvider, Replay, Scenario, ToolCallSpec
-from conftest import FIXTURES
 
 SCENARIOS = [
     Scenario(text=["Hello", ", ", "wörld", " 😀"], prompt_tokens=11, completion_tokens=4),

@@ -6,9 +6,10 @@ locally: the text pieces are already kept by the response builder, so each piece
 counted exactly once, and only when a count is actually needed (a stream whose
 provider reports usage costs nothing here).
 
-The tiktoken encoding is prefetched in a system task when a stream starts, so a
-cancelled stream can count with it without awaiting a load; if it is not ready at a
-cancellation, the character estimate is used and said so (``source="character"``).
+The tiktoken encoding is loaded the first time a count is needed (off the event loop,
+bounded), never at stream start, so it costs nothing on the time to first token. A
+cancelled stream does not wait for it: if it is not loaded yet, that stream's estimate
+is by characters (``source="character"``) and the load starts in the background.
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ class UsageAccounting:
         if _tokens.is_encoding_cached(name):
             return _tokens.cached_encoding(name)
         if cancelled:
+            # No waiting on a cancelled path: estimate by characters now, and load the
+            # encoding in the background for the next stream.
+            self.prefetch()
             return None
         return await _tokens.load_encoding(name)
 
