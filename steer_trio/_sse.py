@@ -28,7 +28,7 @@ __all__ = ["SSEDecoder", "ServerSentEvent"]
 _BOM = b"\xef\xbb\xbf"
 
 
-@attrs.define(slots=True, frozen=True)
+@attrs.define(slots=True)
 class ServerSentEvent:
     event: str = "message"
     data: str = ""

@@ -58,8 +58,23 @@ _CLOSE_TIMEOUT = 2.0
 _ERROR_BODY_MAX = 64 * 1024
 
 
-def make_http_client(limits: httpx2.Limits | None = None) -> httpx2.AsyncClient:
-    return httpx2.AsyncClient(limits=limits or DEFAULT_LIMITS, timeout=None)
+_ssl_context: Any = None
+
+
+def _build_http_client(limits: httpx2.Limits | None) -> httpx2.AsyncClient:
+    """Blocking: building the TLS context reads the trust store (tens of ms)."""
+    global _ssl_context
+    if _ssl_context is None:
+        _ssl_context = httpx2.create_ssl_context()
+    return httpx2.AsyncClient(limits=limits or DEFAULT_LIMITS, timeout=None, verify=_ssl_context)
+
+
+async def make_http_client(limits: httpx2.Limits | None = None) -> httpx2.AsyncClient:
+    """A connection pool, built off the event loop the first time (the TLS context is
+    then cached for the process, so later pools are cheap)."""
+    if _ssl_context is not None:
+        return _build_http_client(limits)
+    return await trio.to_thread.run_sync(_build_http_client, limits)
 
 
 class RetryPolicy:

@@ -23,8 +23,9 @@ json_values = st.recursive(
     | st.integers(min_value=-(10**30), max_value=10**30)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -84,7 +85,7 @@ def test_one_char_at_a_time_with_partials(value) -> None:
 
 def test_prose_and_fence() -> None:
     parser = IncrementalJSONParser()
-    parser.feed("Sure! Here is the JSON you asked for:\n```json\n{\"a\": [1, 2")
+    parser.feed('Sure! Here is the JSON you asked for:\n```json\n{"a": [1, 2')
     assert parser.partial == {"a": [1, 2]}
     parser.feed("]}\n```\nHope that helps.")
     assert parser.close() == {"a": [1, 2]}

@@ -22,6 +22,18 @@ from ._base import ProviderRequest, RequestSpec
 
 __all__ = ["OpenAIChatParser", "build_openai_request"]
 
+# json.loads without its per-call checks: the SSE data is already a str.
+_raw_decode = json.JSONDecoder().raw_decode
+_INVALID: Any = object()
+
+
+def _loads_or_none(data: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return _INVALID
+
+
 # OpenAI's finish reasons are already the unified vocabulary; map the legacy one.
 _FINISH_MAP = {"function_call": "tool_calls"}
 
@@ -83,11 +95,15 @@ class OpenAIChatParser:
             # Anything after [DONE] is noise from a misbehaving server; the answer is complete.
             return
         try:
-            payload = json.loads(data)
+            payload, end = _raw_decode(data)
+            if end != len(data):
+                payload = json.loads(data)  # surrounding whitespace is fine; more is not
         except ValueError:
+            payload = _loads_or_none(data)
+        if payload is _INVALID:
             raise StreamProtocolError(
                 f"{self.provider} sent a data line that is not JSON: {data[:120]!r}", raw=data
-            ) from None
+            )
         if not isinstance(payload, dict):
             raise StreamProtocolError(
                 f"{self.provider} sent a JSON {type(payload).__name__} where an object "
@@ -106,7 +122,17 @@ class OpenAIChatParser:
         choices = payload.get("choices")
         if choices:
             for choice in choices:
-                self._feed_choice(choice, out)
+                delta = choice.get("delta")
+                # The common case, a bare content delta, without the general walk.
+                if (
+                    delta is not None
+                    and len(delta) == 1
+                    and not choice.get("finish_reason")
+                    and delta.get("content")
+                ):
+                    self._emit(out, StreamDelta(delta["content"], "text", choice.get("index") or 0))
+                else:
+                    self._feed_choice(choice, out)
         usage = payload.get("usage")
         if usage:
             self.raw_usage = usage
