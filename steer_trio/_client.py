@@ -433,7 +433,7 @@ class TextStream:
             nursery.cancel_scope.cancel()
         try:
             # The nursery must wait for the provider task, whose cleanup is shielded.
-            return bool(await manager.__aexit__(exc_type, exc, tb))
+            return bool(await manager.__aexit__(exc_type, exc, tb))  # noqa: ASYNC102
         except BaseExceptionGroup as group:
             raise _unwrap_group(group) from None
 

@@ -272,7 +272,7 @@ class Exchange:
         except httpx2.HTTPError:
             pass
         finally:
-            await _close_response(response)
+            await _close_response(response)  # noqa: ASYNC102 - shielded, bounded inside
         return b"".join(chunks)
 
     async def _status_error(self, response: httpx2.Response) -> ProviderError:

@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 import pytest
+from conftest import FIXTURES, recording_payloads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import FIXTURES, recording_payloads
 from steer_trio import (
     IncrementalJSONParser,
     JSONNestingError,
