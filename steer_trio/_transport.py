@@ -433,6 +433,7 @@ class Exchange:
         if self.first_token_at is not None:
             data["time_to_first_token_ms"] = (self.first_token_at - self.started_at) * 1000.0
         data["attempts"] = self.attempts
+        data["retry_delays"] = list(self.retry_delays)
         return data
 
 

@@ -44,3 +44,16 @@ def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
         pytest.fail(f"recordings not found at {FIXTURES}; set STEER_TRIO_FIXTURES")
     return FIXTURES
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _warm_process_caches() -> None:
+    """Build, once, what the SDK builds in worker threads on first use: the TLS context
+    and the offline cl100k encoding. Under the autojump clock a worker thread looks like
+    idle time, so the clock would jump past the SDK's time bounds while it runs; warm
+    caches keep time-based tests exact and independent of their order."""
+    from steer_trio._processing import _tokens
+    from steer_trio._transport import _build_http_client
+
+    _build_http_client(None)
+    _tokens._cache["cl100k_base"] = _tokens._load_blocking("cl100k_base")
