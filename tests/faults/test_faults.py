@@ -22,6 +22,7 @@ from steer_trio import (
     NotFoundError,
     OverloadedError,
     PermissionDeniedError,
+    ProviderError,
     RateLimitError,
     RetryPolicy,
     ServerError,
@@ -272,7 +273,7 @@ async def test_x_should_retry(
     fault = Scenario(fault=Fault("http_error", status=status, headers={"x-should-retry": header}))
     fake_provider.route("gpt-4o", fault)
     async with client(fake_provider) as c:
-        with trio.fail_after(60), pytest.raises(Exception):
+        with trio.fail_after(60), pytest.raises(ProviderError):
             await c.stream_with_usage("x", model="gpt-4o")
     assert len(fake_provider.requests) == attempts
 
