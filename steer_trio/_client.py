@@ -18,6 +18,7 @@ channel and are raised in the caller's task; a group is never raised.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
@@ -463,7 +464,10 @@ class TextStream:
                 raise
             except Exception as exc:
                 self.response = await pipeline.fail(exc, exchange.parser, exchange.timing())
-                with trio.move_on_after(1):
+                with (
+                    trio.move_on_after(1),
+                    contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError),
+                ):
                     await send.send(_Failure(exc))
             finally:
                 await exchange.aclose()
@@ -503,8 +507,11 @@ async def _run_to_completion(exchange: Exchange, pipeline: Pipeline) -> Streamin
                         send.send_nowait(batch)
                     except trio.WouldBlock:
                         await send.send(batch)  # full: backpressure on the network reads
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return  # the consumer stopped (its own error, or done): nothing to tell
             except Exception as exc:
-                await send.send(_Failure(exc))
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await send.send(_Failure(exc))
 
     async def consume() -> StreamingResponse:
         async with receive:
@@ -544,7 +551,7 @@ async def _run_to_completion(exchange: Exchange, pipeline: Pipeline) -> Streamin
                     await pipeline.fail(exc, exchange.parser, exchange.timing())
                 raise
     except BaseExceptionGroup as group:
-        raise _unwrap_group(group) from None
+        raise (failure or _unwrap_group(group)) from None
     finally:
         await exchange.aclose()
     if failure is not None:
