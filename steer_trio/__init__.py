@@ -38,6 +38,7 @@ from ._events import (
     StreamEvent,
     StreamJSONEvent,
     StreamStartEvent,
+    StreamToolCallEvent,
     StreamUsageEvent,
 )
 from ._jsonstream import (
@@ -124,6 +125,7 @@ __all__ = [
     "StreamProtocolError",
     "StreamStartEvent",
     "StreamTimeoutError",
+    "StreamToolCallEvent",
     "StreamUsageEvent",
     "StreamingOptions",
     "StreamingResponse",

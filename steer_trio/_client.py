@@ -257,6 +257,7 @@ class SteerClient:
         on_complete: Callable[[Any], Any] | None = None,
         on_error: Callable[[Any], Any] | None = None,
         on_json: Callable[[Any], Any] | None = None,
+        on_tool_call: Callable[[Any], Any] | None = None,
         **params: Any,
     ) -> TextStream:
         """Text chunks as they arrive: ``async for`` it, or ``async with`` it.
@@ -274,6 +275,7 @@ class SteerClient:
                 "on_complete": on_complete,
                 "on_error": on_error,
                 "on_json": on_json,
+                "on_tool_call": on_tool_call,
             },
             response_model=None,
             tools=tools,
@@ -300,6 +302,7 @@ class SteerClient:
         on_complete: Callable[[Any], Any] | None = None,
         on_error: Callable[[Any], Any] | None = None,
         on_json: Callable[[Any], Any] | None = None,
+        on_tool_call: Callable[[Any], Any] | None = None,
         **params: Any,
     ) -> StreamingResponse:
         """Stream to the end and return the response: text, usage, cost, finish reason.
@@ -318,6 +321,7 @@ class SteerClient:
                 "on_complete": on_complete,
                 "on_error": on_error,
                 "on_json": on_json,
+                "on_tool_call": on_tool_call,
             },
             response_model=response_model,
             tools=tools,
@@ -338,7 +342,15 @@ class SteerClient:
         Implemented over the streaming path: it is the one with usage on every exit
         path, retries before content and deadlines, and it lets an Anthropic call with a
         large ``max_tokens`` avoid the non-streaming request timeout."""
-        for name in ("on_start", "on_delta", "on_usage", "on_complete", "on_error", "on_json"):
+        for name in (
+            "on_start",
+            "on_delta",
+            "on_usage",
+            "on_complete",
+            "on_error",
+            "on_json",
+            "on_tool_call",
+        ):
             if name in kwargs:
                 raise ConfigurationError(
                     f"generate() takes no {name}; use stream_with_usage() for callbacks"

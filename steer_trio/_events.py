@@ -24,6 +24,7 @@ __all__ = [
     "StreamEvent",
     "StreamJSONEvent",
     "StreamStartEvent",
+    "StreamToolCallEvent",
     "StreamUsageEvent",
 ]
 
@@ -127,3 +128,25 @@ class StreamJSONEvent(StreamEvent):
     partial: Any = None
     completed: list[Any] = attrs.field(factory=list)
     event_type: str = attrs.field(default="json", init=False)
+
+
+@attrs.define(slots=True, kw_only=True)
+class StreamToolCallEvent(StreamEvent):
+    """One tool call, the same for every provider.
+
+    ``phase`` is ``"start"`` (``tool_call_id`` and ``name`` known), ``"arguments"`` (a
+    piece of the JSON arguments in ``arguments_delta``; ``partial_arguments`` is the
+    value parsed so far) or ``"done"`` (``arguments`` is the final parsed value, or
+    ``error`` says why it could not be parsed, e.g. output cut at max tokens).
+    """
+
+    phase: str
+    tool_call_index: int = 0
+    tool_call_id: str | None = None
+    name: str | None = None
+    choice_index: int = 0
+    arguments_delta: str = ""
+    partial_arguments: Any = None
+    arguments: Any = None
+    error: BaseException | None = None
+    event_type: str = attrs.field(default="tool_call", init=False)

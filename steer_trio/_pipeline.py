@@ -24,11 +24,13 @@ from ._events import (
     StreamEvent,
     StreamJSONEvent,
     StreamStartEvent,
+    StreamToolCallEvent,
     StreamUsageEvent,
 )
 from ._processing import _accounting
 from ._processing._processor import ProcessorRun
 from ._response import ResponseBuilder, StreamingResponse
+from ._toolcalls import ToolCallAssembler
 from ._usage import Usage
 
 __all__ = ["Callbacks", "Pipeline"]
@@ -37,7 +39,15 @@ Callback = Callable[[Any], Any]
 
 
 AsyncCallback = Callable[[Any], Awaitable[None]]
-_NAMES = ("on_start", "on_delta", "on_usage", "on_complete", "on_error", "on_json")
+_NAMES = (
+    "on_start",
+    "on_delta",
+    "on_usage",
+    "on_complete",
+    "on_error",
+    "on_json",
+    "on_tool_call",
+)
 
 
 class Callbacks:
@@ -63,6 +73,7 @@ class Callbacks:
         self.on_complete: AsyncCallback | None = adapted["on_complete"]
         self.on_error: AsyncCallback | None = adapted["on_error"]
         self.on_json: AsyncCallback | None = adapted["on_json"]
+        self.on_tool_call: AsyncCallback | None = adapted["on_tool_call"]
         # The per-delta callback, called directly when it is a plain function: the
         # hot path skips the coroutine wrapper.
         raw_delta = callbacks.get("on_delta")
@@ -117,6 +128,7 @@ class Pipeline:
             model=model, options=options, messages=messages
         )
         self._process_deltas = self.run is not None
+        self.tools = ToolCallAssembler(track=callbacks.on_tool_call is not None)
         self._update_plain()
 
     def _update_plain(self) -> None:
@@ -126,6 +138,7 @@ class Pipeline:
             and self.callbacks.on_delta is None
             and self.json_parser is None
             and self.callbacks.on_json is None
+            and self.callbacks.on_tool_call is None
         )
 
     def deltas_processed_upstream(self) -> None:
@@ -170,11 +183,27 @@ class Pipeline:
                 elif on_delta is not None:
                     await on_delta(event)
                 delta = event.delta
-                if delta.kind == "text" and delta.choice_index == 0:
+                if delta.kind == "tool_call":
+                    await self._tool_events(self.tools.feed(delta))
+                elif delta.kind == "text" and delta.choice_index == 0:
                     if texts is not None:
                         texts.append(delta.value)
                     if self.json_parser is not None:
                         await self._feed_json(delta.value)
+
+    async def _tool_events(self, events: list[StreamToolCallEvent]) -> None:
+        on_tool_call = self.callbacks.on_tool_call
+        if on_tool_call is None:
+            return
+        for event in events:
+            event.provider, event.model, event.request_id = (
+                self.provider,
+                self.model,
+                self.request_id,
+            )
+            processed = await self.run.process(event) if self.run is not None else event
+            if processed is not None:
+                await on_tool_call(processed)
 
     async def _feed_json(self, text: str) -> None:
         if self._json_error is not None:
@@ -233,6 +262,7 @@ class Pipeline:
             response.metrics.update(self.run.metrics(response.usage_info.completion_tokens))
 
     async def complete(self, parser: Any, timing: dict[str, Any]) -> StreamingResponse:
+        await self._tool_events(self.tools.finish())
         response = self.snapshot(parser, timing)
         await self._settle_usage(response, parser, cancelled=False)
         self._finish_json(response)

@@ -26,7 +26,7 @@ __all__ = [
     "create_event_processor",
 ]
 
-_EVENT_TYPES = frozenset({"start", "delta", "usage", "complete", "error", "json"})
+_EVENT_TYPES = frozenset({"start", "delta", "usage", "complete", "error", "json", "tool_call"})
 
 
 class EventTransformer:
