@@ -48,3 +48,4 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("python", "benchmarks/bench_streaming.py", *session.posargs)
     session.run("python", "benchmarks/bench_jsonstream.py")
+    session.run("python", "benchmarks/bench_pipeline.py")

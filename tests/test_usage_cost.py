@@ -244,3 +244,13 @@ async def test_provider_usage_wins_and_cost_is_computed(fake_provider: FakeProvi
     assert response.usage["source"] == "provider"
     assert response.cost_usd == pytest.approx((1000 * 0.15 + 500 * 0.60) / 1e6)
     assert response.cost_breakdown.output == pytest.approx(500 * 0.60 / 1e6)
+
+
+def test_prices_doc_lists_every_bundled_model() -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "prices.md").read_text()
+    t = table()
+    for name, price in t.models():
+        row = next(line for line in doc.splitlines() if line.startswith(f"| `{name}` |"))
+        assert f"{price.input:g}" in row and f"{price.output:g}" in row and price.as_of in row
+    for alias in t.aliases():
+        assert f"| `{alias}` |" in doc

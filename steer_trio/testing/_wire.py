@@ -14,7 +14,7 @@ import time
 import uuid
 from typing import Any
 
-from ._scenario import Scenario
+from ._scenario import Scenario, ToolCallSpec
 
 __all__ = [
     "anthropic_events",
@@ -69,6 +69,42 @@ def prompt_token_estimate(request: dict[str, Any]) -> int:
     return max(1, round(words * 1.3)) + 3 * len(request.get("messages") or [])
 
 
+def _required_tool_call(request: dict[str, Any]) -> ToolCallSpec | None:
+    """With tools and a tool choice that requires one (OpenAI "required" or a named
+    function; Anthropic "any" or a named tool other than JSON mode's), call the first
+    fitting tool with an example value for each required parameter."""
+    tools = request.get("tools") or []
+    choice = request.get("tool_choice")
+    if not tools or choice in (None, "auto", "none"):
+        return None
+    if isinstance(choice, dict) and choice.get("type") in ("auto", "none"):
+        return None
+    wanted = None
+    if isinstance(choice, dict):
+        wanted = (choice.get("function") or {}).get("name") or choice.get("name")
+    for tool in tools:
+        spec = tool.get("function", tool)
+        name = spec.get("name")
+        if wanted is not None and name != wanted:
+            continue
+        schema = spec.get("parameters") or spec.get("input_schema") or {}
+        if schema.get("type") == "object" and "json_output" == name:
+            return None  # Anthropic JSON mode: answered by default_scenario's JSON
+        props = schema.get("properties") or {}
+        args = {key: _example(props.get(key) or {}) for key in schema.get("required") or props}
+        return ToolCallSpec(id=f"call_{uuid.uuid4().hex[:12]}", name=name, arguments=_dumps(args))
+    return None
+
+
+def _example(schema: dict[str, Any]) -> Any:
+    kind = str(schema.get("type"))
+    if "enum" in schema:
+        return schema["enum"][0]
+    return {"integer": 1, "number": 1.5, "boolean": True, "array": [], "object": {}}.get(
+        kind, "example"
+    )
+
+
 def _wants_json(request: dict[str, Any]) -> bool:
     fmt = request.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
@@ -79,6 +115,9 @@ def _wants_json(request: dict[str, Any]) -> bool:
 
 def default_scenario(request: dict[str, Any], delay: float = 0.0) -> Scenario:
     """A short deterministic story about the prompt (or a JSON object in JSON mode)."""
+    call = _required_tool_call(request)
+    if call is not None:
+        return Scenario(text=[], tool_calls=[call], delay=delay)
     if _wants_json(request):
         return Scenario(text=_json_pieces(_DEFAULT_JSON), delay=delay)
     prompt = _message_text(request.get("messages")).strip()
