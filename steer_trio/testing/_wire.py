@@ -88,7 +88,7 @@ def _required_tool_call(request: dict[str, Any]) -> ToolCallSpec | None:
         if wanted is not None and name != wanted:
             continue
         schema = spec.get("parameters") or spec.get("input_schema") or {}
-        if schema.get("type") == "object" and "json_output" == name:
+        if schema.get("type") == "object" and name == "json_output":
             return None  # Anthropic JSON mode: answered by default_scenario's JSON
         props = schema.get("properties") or {}
         args = {key: _example(props.get(key) or {}) for key in schema.get("required") or props}
