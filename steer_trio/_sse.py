@@ -1,20 +1,51 @@
 """A sans-IO Server-Sent Events decoder: bytes in, events out.
 
-Follows the WHATWG event-stream rules: CR, LF and CRLF line ends (a CR that ends one
-network chunk and the LF that starts the next are one line end); a leading UTF-8 BOM
-stripped once, even when split across chunks; ``:`` comment lines ignored (and
-counted: they are keep-alives); the ``event``, ``data``, ``id`` and ``retry`` fields;
-exactly one space after the colon stripped; multi-line ``data`` joined with ``\\n``; no
-event for an empty data buffer; an unterminated final event discarded at EOF.
+It follows the WHATWG "event stream interpretation" rules
+(https://html.spec.whatwg.org/multipage/server-sent-events.html):
 
-Bytes are decoded one complete line at a time, so a multibyte character split across
-chunks decodes correctly; invalid UTF-8 becomes U+FFFD instead of raising (a stream
-must not die on one bad byte, and what arrived before it must not be lost).
+* CR, LF and CRLF all end a line, including a CR that ends one network chunk and the
+  LF that starts the next (that pair is one line end, not a line end plus an empty
+  line);
+* one leading UTF-8 BOM is stripped, only at the very start of the stream, even when
+  its three bytes arrive in separate chunks;
+* a line starting with ``:`` is a comment (servers send them as keep-alives); it is
+  ignored and counted in ``comment_count`` so callers can tell a live but silent
+  connection from a dead one;
+* ``event``, ``data``, ``id`` (ignored if the value holds a NUL) and ``retry`` (only
+  ASCII digits, else ignored) are the fields; unknown fields are ignored; a line
+  without a colon is a field name with an empty value; exactly one space after the
+  colon is stripped;
+* several ``data`` lines are joined with ``\\n``; a blank line dispatches the event,
+  unless no ``data`` line was seen (then only the event type is reset);
+* at end of stream an event without its closing blank line is discarded: the spec
+  says so, and a truncated payload is worse than a missing one.
 
-Cost: each byte is searched for line ends once. A partial line is kept as a list of
-pieces and joined once, when its end arrives, so a 16 MB event in 16-byte pieces is
-linear. The common case, one complete event per chunk with LF line ends, takes a fast
-path of one ``split``.
+Text decoding. The spec decodes the stream as UTF-8 with replacement, so invalid bytes
+become U+FFFD instead of raising: one bad byte from a proxy must not kill a stream or
+lose what arrived before it, and callers never see a bare ``UnicodeDecodeError``.
+Decoding happens per complete line (never per network chunk), so a multibyte character
+split across chunks decodes correctly. Line ends are ASCII, so they can never be part
+of a multibyte sequence and splitting raw bytes on them is safe.
+
+Cost. This sits on the hot path of every stream, so:
+
+* the common case, one chunk holding exactly one ``data: ...\\n\\n`` event while no
+  other event is half-read, is answered by a handful of C-level bytes operations;
+* otherwise CRs are normalised to LFs with two ``bytes.replace`` calls and the chunk
+  is cut with one ``bytes.split``: no per-byte Python loop;
+* an unterminated line is kept as a list of pieces and joined once, when its end
+  arrives; only the newly fed bytes are ever searched. A 16 MB event fed 16 bytes at
+  a time therefore costs linear time, never quadratic.
+
+Size limit. ``max_event_bytes`` bounds the memory one event can pin: the bytes of all
+lines read since the last blank line, plus the unterminated line so far (line ends
+not counted; comment lines are checked against the limit but not added to the event,
+which keeps the verdict independent of how the bytes were chunked). Going over raises
+``SSEEventTooLargeError``. Events completed earlier in the same chunk are still
+returned by that ``feed`` call and the error is raised by the next ``feed`` or
+``close``, so nothing that arrived intact is lost. The error is final: the decoder
+cannot find the end of an event it refused to read, so it raises again on every
+later call.
 """
 
 from __future__ import annotations
@@ -26,204 +57,270 @@ from ._errors import SSEEventTooLargeError
 __all__ = ["SSEDecoder", "ServerSentEvent"]
 
 _BOM = b"\xef\xbb\xbf"
+_RAW_SNIPPET = 200  # bytes of the offending event kept on SSEEventTooLargeError.raw
 
 
-@attrs.define(slots=True)
+@attrs.define(slots=True, frozen=True)
 class ServerSentEvent:
+    """One dispatched event. Frozen: parsers may keep it without copying."""
+
+    #: The ``event`` field, or ``"message"`` (the WHATWG default) when absent or empty.
     event: str = "message"
+    #: The ``data`` lines joined with ``\n``.
     data: str = ""
-    #: The last event id in force when this event was dispatched.
+    #: The last event id in force when this event was dispatched (ids persist across
+    #: events, as the spec's "last event ID" does); None if the stream never set one.
     id: str | None = None
-    #: A ``retry`` value set within this event, if any.
+    #: The ``retry`` value set within this event, if any.
     retry: int | None = None
 
 
 class SSEDecoder:
+    """Incremental event-stream decoder. Feed it bytes split anywhere; no I/O."""
+
     __slots__ = (
-        "_bom_pending",
+        "_bom_head",
+        "_cr_pending",
         "_data",
+        "_error",
         "_event",
         "_event_bytes",
-        "_partial",
-        "_partial_len",
+        "_fast",
+        "_head",
+        "_pending",
+        "_pending_len",
         "_retry",
-        "_skip_lf",
         "comment_count",
         "last_event_id",
         "max_event_bytes",
     )
 
     def __init__(self, *, max_event_bytes: int = 16 * 1024 * 1024) -> None:
+        #: Largest event accepted, in bytes (see the module docstring for what counts).
         self.max_event_bytes = max_event_bytes
+        #: Comment lines (``:`` keep-alives) seen so far.
         self.comment_count = 0
+        #: The stream's last event id (the spec's "last event ID buffer"): the value a
+        #: client would send back as ``Last-Event-ID`` when reconnecting.
         self.last_event_id: str | None = None
-        # None once the start of the stream has been checked for a BOM.
-        self._bom_pending: bytes | None = b""
-        self._partial: list[bytes] = []
-        self._partial_len = 0
-        self._skip_lf = False
-        self._data: list[str] = []
-        self._event = ""
+        # The first bytes of the stream while they might still be a split BOM;
+        # None once the start of the stream has been checked.
+        self._bom_head: bytes | None = b""
+        # The previous chunk ended with CR: an LF starting the next one belongs to it.
+        self._cr_pending = False
+        # The unterminated line: pieces joined once, when its line end arrives.
+        self._pending: list[bytes] = []
+        self._pending_len = 0
+        # The event being read. Values stay bytes until dispatch: one decode per event.
+        self._data: list[bytes] = []
+        self._event = b""
         self._retry: int | None = None
+        # Bytes of the field lines read for this event, and its first 200 bytes.
         self._event_bytes = 0
+        self._head = b""
+        # True when nothing is half-read, so a chunk holding one whole event can take
+        # the fast path without looking at any other state.
+        self._fast = False
+        self._error: SSEEventTooLargeError | None = None
 
     # -- input ---------------------------------------------------------------------
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
-        if self._bom_pending is not None:
+        """Decode ``chunk`` (any bytes, split anywhere); return the events it completes."""
+        if self._fast:
+            # Fast path: exactly one ``data: ...\n\n`` event, no CR, nothing pending.
+            # Checks are ordered cheapest and most selective first; the two scans
+            # (``find`` for the first LF, ``in`` for a CR) run in C.
+            size = len(chunk)
+            if (
+                chunk[-2:] == b"\n\n"
+                and chunk[:6] == b"data: "
+                and chunk.find(b"\n", 6) == size - 2
+                and size - 2 <= self.max_event_bytes
+                and b"\r" not in chunk
+            ):
+                return [
+                    ServerSentEvent(
+                        "message",
+                        chunk[6:-2].decode("utf-8", "replace"),
+                        self.last_event_id,
+                        None,
+                    )
+                ]
+        return self._feed(chunk)
+
+    def close(self) -> list[ServerSentEvent]:
+        """End of stream: always ``[]``.
+
+        A final event without its closing blank line is discarded, as the spec
+        requires. Every line end, a trailing lone CR included, was already acted on by
+        ``feed`` (a CR ends its line at once; it only remembers to swallow a following
+        LF), so there is nothing left to flush. Buffers are released; a later ``feed``
+        continues a stream whose start (and BOM) has already been seen.
+        """
+        if self._error is not None:
+            raise self._error
+        self._pending = []
+        self._pending_len = 0
+        self._cr_pending = False
+        self._bom_head = None
+        self._reset_event()
+        self._fast = True
+        return []
+
+    # -- the general path ----------------------------------------------------------
+
+    def _feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        if self._error is not None:
+            raise self._error
+        if self._bom_head is not None:
             chunk = self._strip_bom(chunk)
-            if not chunk:
-                return []
-        if (
-            # Fast path: one whole `data:` event in one chunk, as providers send them.
-            chunk[:6] == b"data: "
-            and not self._partial
-            and not self._data
-            and not self._skip_lf
-            and chunk.find(b"\n") == len(chunk) - 2
-            and chunk[-1:] == b"\n"
-            and b"\r" not in chunk
-            and len(chunk) <= self.max_event_bytes
-        ):
-            event = ServerSentEvent(
-                self._event or "message",
-                chunk[6:-2].decode("utf-8", "replace"),
-                self.last_event_id,
-                self._retry,
-            )
-            if self._event or self._retry is not None:
-                self._reset_event()
-            return [event]
-        out: list[ServerSentEvent] = []
-        if self._skip_lf:
-            self._skip_lf = False
-            if chunk[:1] == b"\n":
+        if self._cr_pending and chunk:
+            self._cr_pending = False
+            if chunk[0] == 0x0A:  # the LF of a CRLF split across chunks
                 chunk = chunk[1:]
-        if b"\r" not in chunk:
-            lines = chunk.split(b"\n")
-            tail = lines.pop()
-            if self._partial and lines:
-                lines[0] = b"".join(self._partial) + lines[0]
-                self._partial.clear()
-                self._partial_len = 0
-            for line in lines:
-                self._line(line, out)
-            if tail:
-                self._keep_partial(tail)
+        if b"\r" in chunk:
+            # A CR at the very end ends its line now (no waiting for the next chunk);
+            # remember it so a leading LF in the next chunk is not a second line end.
+            self._cr_pending = chunk[-1] == 0x0D
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        out: list[ServerSentEvent] = []
+        if b"\n" not in chunk:
+            if chunk:
+                try:
+                    self._keep(chunk)
+                except SSEEventTooLargeError as exc:
+                    self._fail(exc)
+                    raise
+            self._fast = False
             return out
-        self._feed_with_cr(chunk, out)
+        lines = chunk.split(b"\n")
+        tail = lines.pop()
+        if self._pending:
+            self._pending.append(lines[0])
+            lines[0] = b"".join(self._pending)
+            self._pending = []
+            self._pending_len = 0
+        try:
+            self._lines(lines, out)
+            if tail:
+                self._keep(tail)
+        except SSEEventTooLargeError as exc:
+            self._fail(exc)
+            if out:
+                return out  # deliver what arrived intact; the next call raises
+            raise
+        self._fast = not tail and not self._cr_pending and not self._event_bytes and not self._data
         return out
 
-    def _feed_with_cr(self, chunk: bytes, out: list[ServerSentEvent]) -> None:
-        start = 0
-        size = len(chunk)
-        while start < size:
-            cr = chunk.find(b"\r", start)
-            lf = chunk.find(b"\n", start)
-            if cr == -1 and lf == -1:
-                break
-            if cr == -1 or (lf != -1 and lf < cr):
-                end, nxt = lf, lf + 1
-            else:
-                end, nxt = cr, cr + 1
-                if nxt < size:
-                    if chunk[nxt] == 0x0A:
-                        nxt += 1
-                else:
-                    # The LF of this CRLF may be the first byte of the next chunk.
-                    self._skip_lf = True
-            piece = chunk[start:end]
-            if self._partial:
-                self._partial.append(piece)
-                piece = b"".join(self._partial)
-                self._partial.clear()
-                self._partial_len = 0
-            self._line(piece, out)
-            start = nxt
-        if start < size:
-            self._keep_partial(chunk[start:])
-
     def _strip_bom(self, chunk: bytes) -> bytes:
-        assert self._bom_pending is not None
-        head = self._bom_pending + chunk
-        if len(head) < len(_BOM) and _BOM.startswith(head):
-            self._bom_pending = head  # might still become a BOM: wait for more bytes
+        """Drop one leading BOM, holding back up to two bytes that may start one."""
+        assert self._bom_head is not None
+        head = self._bom_head + chunk if self._bom_head else chunk
+        if len(head) < 3 and _BOM.startswith(head):
+            self._bom_head = head  # b"", b"\xef" or b"\xef\xbb": wait for more bytes
             return b""
-        self._bom_pending = None
-        return head[len(_BOM) :] if head.startswith(_BOM) else head
+        self._bom_head = None
+        return head[3:] if head[:3] == _BOM else head
 
-    def _keep_partial(self, piece: bytes) -> None:
-        self._partial.append(piece)
-        self._partial_len += len(piece)
-        if self._partial_len + self._event_bytes > self.max_event_bytes:
-            self._too_large(b"".join(self._partial)[:200])
+    def _keep(self, piece: bytes) -> None:
+        """Hold the start of a line whose end has not arrived yet."""
+        self._pending.append(piece)
+        self._pending_len += len(piece)
+        if self._pending_len + self._event_bytes > self.max_event_bytes:
+            raw = self._head
+            if not raw:
+                for part in self._pending:  # no full join: the line may be huge
+                    raw += part[: _RAW_SNIPPET - len(raw)]
+                    if len(raw) >= _RAW_SNIPPET:
+                        break
+            raise self._too_large(raw)
 
-    def _too_large(self, raw: bytes) -> None:
+    def _lines(self, lines: list[bytes], out: list[ServerSentEvent]) -> None:
+        """Interpret complete lines. The loop is written flat, with state in locals,
+        because it runs for every line of every chunk that misses the fast path."""
         limit = self.max_event_bytes
-        self._partial.clear()
-        self._partial_len = 0
-        self._reset_event()
-        raise SSEEventTooLargeError(
-            f"an event-stream event exceeded {limit} bytes; if the provider really sends "
-            "events this large, raise the limit with StreamingOptions(max_event_bytes=...)",
-            raw=raw,
-        )
-
-    # -- lines -----------------------------------------------------------------------
-
-    def _line(self, raw: bytes, out: list[ServerSentEvent]) -> None:
-        if not raw:
-            self._dispatch(out)
-            return
-        if raw[0] == 0x3A:  # ":" comment, usually a keep-alive
-            self.comment_count += 1
-            return
-        self._event_bytes += len(raw)
-        if self._event_bytes > self.max_event_bytes:
-            self._too_large(raw[:200])
-        if raw[:6] == b"data: ":
-            self._data.append(raw[6:].decode("utf-8", "replace"))
-            return
-        line = raw.decode("utf-8", "replace")
-        colon = line.find(":")
-        if colon == -1:
-            name, value = line, ""
-        else:
-            name = line[:colon]
-            value = line[colon + 2 :] if line[colon + 1 : colon + 2] == " " else line[colon + 1 :]
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
-        elif name == "id" and "\0" not in value:
-            self.last_event_id = value
-        elif name == "retry" and value.isascii() and value.isdigit():
-            self._retry = int(value)
-
-    def _dispatch(self, out: list[ServerSentEvent]) -> None:
-        if self._data:
-            out.append(
-                ServerSentEvent(
-                    self._event or "message",
-                    "\n".join(self._data) if len(self._data) > 1 else self._data[0],
-                    self.last_event_id,
-                    self._retry,
+        data = self._data
+        event_bytes = self._event_bytes
+        for line in lines:
+            if not line:
+                # Blank line: dispatch (only if some data line was seen).
+                if data:
+                    out.append(
+                        ServerSentEvent(
+                            self._event.decode("utf-8", "replace") or "message",
+                            (b"\n".join(data) if len(data) > 1 else data[0]).decode(
+                                "utf-8", "replace"
+                            ),
+                            self.last_event_id,
+                            self._retry,
+                        )
+                    )
+                    data = self._data = []
+                if event_bytes:
+                    self._event = b""
+                    self._retry = None
+                    event_bytes = 0
+                    self._head = b""
+                continue
+            size = len(line)
+            if line[0] == 0x3A:  # ":" a comment, usually a keep-alive
+                self.comment_count += 1
+                if event_bytes + size > limit:
+                    self._event_bytes = event_bytes
+                    raise self._too_large(self._head or line[:_RAW_SNIPPET])
+                continue
+            if not event_bytes:
+                self._head = line[:_RAW_SNIPPET]
+            event_bytes += size
+            if event_bytes > limit:
+                self._event_bytes = event_bytes
+                raise self._too_large(self._head)
+            if line[:6] == b"data: ":  # by far the most common field
+                data.append(line[6:])
+                continue
+            colon = line.find(b":")
+            if colon < 0:
+                name, value = line, b""
+            else:
+                name = line[:colon]
+                value = (
+                    line[colon + 2 :] if line[colon + 1 : colon + 2] == b" " else line[colon + 1 :]
                 )
-            )
-        self._reset_event()
+            if name == b"data":
+                data.append(value)
+            elif name == b"event":
+                self._event = value
+            elif name == b"id" and b"\0" not in value:  # an id with a NUL is ignored
+                self.last_event_id = value.decode("utf-8", "replace")
+            elif name == b"retry" and value.isdigit():
+                # bytes.isdigit() is true only for ASCII digits, and false for b"".
+                self._retry = int(value)
+            # any other field name is ignored, as the spec says
+        self._event_bytes = event_bytes
+
+    # -- events and errors -----------------------------------------------------------
 
     def _reset_event(self) -> None:
         self._data = []
-        self._event = ""
+        self._event = b""
         self._retry = None
         self._event_bytes = 0
+        self._head = b""
 
-    # -- end -------------------------------------------------------------------------
+    def _too_large(self, raw: bytes) -> SSEEventTooLargeError:
+        limit = self.max_event_bytes
+        return SSEEventTooLargeError(
+            f"a server-sent event grew past max_event_bytes={limit} bytes; if the provider "
+            "really sends events this large, raise the limit with "
+            "StreamingOptions(max_event_bytes=...)",
+            raw=raw[:_RAW_SNIPPET],
+        )
 
-    def close(self) -> list[ServerSentEvent]:
-        """End of stream. An event without its closing blank line is discarded."""
-        self._partial.clear()
-        self._partial_len = 0
+    def _fail(self, exc: SSEEventTooLargeError) -> None:
+        """Make the error final and let go of the oversized buffers."""
+        self._error = exc
+        self._fast = False
+        self._pending = []
+        self._pending_len = 0
         self._reset_event()
-        self._skip_lf = False
-        return []

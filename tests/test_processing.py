@@ -302,3 +302,17 @@ def test_options_documented() -> None:
     doc = (Path(__file__).resolve().parents[1] / "docs" / "options.md").read_text()
     for field in attrs.fields(StreamingOptions):
         assert f"`{field.name}`" in doc, field.name
+
+
+async def test_tiktoken_asked_for_a_model_without_encoding_warns(
+    fake_provider: FakeProvider,
+) -> None:
+    fake_provider.enqueue(Scenario(text=["hello"], send_usage=False))
+    async with SteerClient(base_url=fake_provider.openai_base_url) as client:
+        with pytest.warns(RuntimeWarning, match="no tiktoken encoding"):
+            r = await client.stream_with_usage(
+                "x",
+                model="llama3",
+                streaming_options=StreamingOptions(aggregator_type="tiktoken"),
+            )
+    assert r.usage["source"] == "character"

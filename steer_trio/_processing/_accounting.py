@@ -15,6 +15,7 @@ is by characters (``source="character"``) and the load starts in the background.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import trio
@@ -28,6 +29,7 @@ __all__ = ["UsageAccounting", "get_price_table"]
 _price_table: _pricing.PriceTable | None = None
 _price_lock: trio.Lock | None = None
 _prefetching: set[str] = set()
+_warned_models: set[str] = set()
 
 
 async def get_price_table() -> _pricing.PriceTable:
@@ -64,6 +66,16 @@ class UsageAccounting:
         name = _tokens.encoding_name_for_model(self.model)
         if o.aggregator_type == "auto" and not o.prefer_tiktoken:
             return None
+        if name is None and o.aggregator_type == "tiktoken" and self.model not in _warned_models:
+            # Asked for, but impossible: say so once rather than silently doing otherwise.
+            _warned_models.add(self.model)
+            warnings.warn(
+                f"steer_trio: aggregator_type='tiktoken' but {self.model!r} has no tiktoken "
+                "encoding (tiktoken covers OpenAI models); local counts for it use the "
+                "character estimate",
+                RuntimeWarning,
+                stacklevel=4,
+            )
         return name
 
     def prefetch(self) -> None:

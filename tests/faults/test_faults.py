@@ -501,3 +501,31 @@ async def test_slow_callback_applies_backpressure(
     assert processed == 21
     # Reads ran ahead of processing by at most the channel's few batches.
     assert reads - processed <= 4 + 3
+
+
+@pytest.mark.parametrize("how", ["stream_with_usage", "async_for", "async_with"])
+async def test_ctrl_c_is_one_exception_and_closes_the_connection(
+    fake_provider: FakeProvider, how: str
+) -> None:
+    """trio delivers Ctrl-C as KeyboardInterrupt at a checkpoint; a callback raising it
+    stands in for that here. The caller sees KeyboardInterrupt itself, never a group."""
+
+    def interrupt(event: Any) -> None:
+        if event.chunk_index == 2:
+            raise KeyboardInterrupt
+
+    fake_provider.enqueue(Scenario(text=["w "] * 1000, delay=0.001))
+    async with client(fake_provider) as c:
+        with trio.fail_after(10), pytest.raises(KeyboardInterrupt):
+            if how == "stream_with_usage":
+                await c.stream_with_usage("x", model="gpt-4o", on_delta=interrupt)
+            elif how == "async_for":
+                async for _ in c.stream("x", model="gpt-4o", on_delta=interrupt):
+                    pass
+            else:
+                async with c.stream("x", model="gpt-4o", on_delta=interrupt) as chunks:
+                    async for _ in chunks:
+                        pass
+        with trio.fail_after(5):
+            await fake_provider.wait_connection_closed(1)
+        await still_works(c, fake_provider)
