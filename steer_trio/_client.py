@@ -452,7 +452,7 @@ class TextStream:
 
     async def _produce(self, send: trio.MemorySendChannel[Any]) -> None:
         """Provider task: network reads to parsed batches; errors travel as items."""
-        async with send:
+        with send:  # sync close: no checkpoint after it that could swap our error
             exchange = await self._client._exchange(self._call)
             pipeline = self._call.pipeline()
             try:
@@ -506,7 +506,7 @@ async def _run_to_completion(exchange: Exchange, pipeline: Pipeline) -> Streamin
     response: StreamingResponse | None = None
 
     async def produce() -> None:
-        async with send:
+        with send:  # sync close: no checkpoint after it that could swap our error
             try:
                 await exchange.open()
                 await send.send(("start", exchange.request_id))
@@ -526,7 +526,7 @@ async def _run_to_completion(exchange: Exchange, pipeline: Pipeline) -> Streamin
                     await send.send(_Failure(exc))
 
     async def consume() -> StreamingResponse:
-        async with receive:
+        with receive:
             while True:
                 # Take what is already queued without a trip through the scheduler.
                 try:
@@ -588,7 +588,7 @@ def _processing_stage(
     pipeline.deltas_processed_upstream()
 
     async def stage() -> None:
-        async with send, upstream:
+        with send, upstream:
             async for item in upstream:
                 if isinstance(item, list):
                     processed: list[StreamEvent] = []
