@@ -335,27 +335,63 @@ class SteerClient:
         self,
         prompt: str | Sequence[Mapping[str, Any]],
         model: str = "gpt-4o-mini",
-        **kwargs: Any,
+        *,
+        provider: str | None = None,
+        streaming_options: StreamingOptions | None = None,
+        system: str | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: Any = None,
+        response_model: type | None = None,
+        **params: Any,
     ) -> StreamingResponse:
-        """The whole answer at once, without callbacks.
+        """One non-streaming request: the whole answer at once.
 
-        Implemented over the streaming path: it is the one with usage on every exit
-        path, retries before content and deadlines, and it lets an Anthropic call with a
-        large ``max_tokens`` avoid the non-streaming request timeout."""
-        for name in (
-            "on_start",
-            "on_delta",
-            "on_usage",
-            "on_complete",
-            "on_error",
-            "on_json",
-            "on_tool_call",
-        ):
-            if name in kwargs:
+        Same response, usage, cost, retries, timeouts and errors as the streaming calls;
+        no callbacks (nothing arrives in pieces). A deadline or cancellation abandons the
+        request and closes its connection."""
+        for name in ("on_start", "on_delta", "on_usage", "on_complete", "on_error", "on_json"):
+            if name in params:
                 raise ConfigurationError(
                     f"generate() takes no {name}; use stream_with_usage() for callbacks"
                 )
-        return await self.stream_with_usage(prompt, model, **kwargs)
+        call = self._prepare(
+            prompt,
+            model,
+            provider=provider,
+            streaming_options=streaming_options,
+            callbacks={},
+            response_model=response_model,
+            tools=tools,
+            tool_choice=tool_choice,
+            system=system,
+            params=params,
+            stream=False,
+        )
+        exchange = await self._exchange(call)
+        pipeline = call.pipeline()
+        try:
+            payload = await exchange.fetch_json()
+            await pipeline.start(exchange.request_id)
+            parser = exchange.parser
+            events: list[StreamEvent] = []
+            if isinstance(parser, AnthropicParser):
+                parser.feed_message(payload, events)
+            else:
+                assert isinstance(parser, OpenAIChatParser)
+                parser.feed_completion(payload, events)
+            await pipeline.handle(events, None)
+            return await pipeline.complete(parser, exchange.timing())
+        except Exception as exc:
+            failure: Exception = exc
+        except BaseException as exc:
+            with trio.CancelScope(shield=True), trio.move_on_after(_CLEANUP_SECONDS):
+                await pipeline.fail(exc, exchange.parser, exchange.timing())
+            raise
+        finally:
+            await exchange.aclose()  # noqa: ASYNC102 - shielded and bounded inside
+        if not pipeline.finished:
+            await pipeline.fail(failure, exchange.parser, exchange.timing())
+        raise failure
 
 
 class TextStream:

@@ -14,6 +14,7 @@ because only a scope can interrupt a read that is waiting on a trickle.
 from __future__ import annotations
 
 import email.utils
+import json
 import math
 import random
 import time
@@ -180,6 +181,9 @@ class Exchange:
             else math.inf
         )
         self._cancel_at = min(self._deadline_at, self._first_token_at_limit)
+        #: False for a non-streaming request (``generate()``): the body is one JSON.
+        self.expect_stream = True
+        self._json_body: dict[str, Any] | None = None
 
     # -- sending -------------------------------------------------------------------
 
@@ -252,6 +256,9 @@ class Exchange:
         if response.status_code >= 400:
             raise await self._status_error(response)
         content_type = response.headers.get("content-type", "")
+        if not self.expect_stream:
+            self._json_body = await self._read_json(response, content_type)
+            return
         if "text/event-stream" not in content_type:
             raise await self._not_a_stream_error(response, content_type)
         self._response = response
@@ -285,6 +292,38 @@ class Exchange:
             retry_after=parse_retry_after(response.headers),
             should_retry=_should_retry_header(response.headers),
         )
+
+    async def fetch_json(self) -> dict[str, Any]:
+        """A non-streaming request: send (with retries) and return the JSON body."""
+        self.expect_stream = False
+        await self.open()
+        assert self._json_body is not None
+        self.finished = True
+        return self._json_body
+
+    async def _read_json(self, response: httpx2.Response, content_type: str) -> dict[str, Any]:
+        try:
+            with trio.move_on_at(self._cancel_at) as scope:
+                body = await response.aread()
+        except httpx2.TimeoutException as exc:
+            raise self._silence_error() from exc
+        except httpx2.TransportError as exc:
+            raise self._broken_error(exc) from exc
+        finally:
+            await _close_response(response)  # noqa: ASYNC102 - shielded, bounded inside
+        if scope.cancelled_caught:
+            raise self._deadline_error()
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            raise StreamProtocolError(
+                f"{self.provider} answered with {content_type or 'no content-type'} that is "
+                f"not a JSON object; body starts: {body[:300]!r}",
+                raw=body[:2000],
+            )
+        return payload
 
     async def _not_a_stream_error(self, response: httpx2.Response, content_type: str) -> SteerError:
         body = await self._read_body(response)

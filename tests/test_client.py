@@ -15,7 +15,7 @@ from steer_trio import (
     StreamingOptions,
     UnknownModelError,
 )
-from steer_trio.testing import FakeProvider, Scenario, ToolCallSpec
+from steer_trio.testing import FakeProvider, Fault, Scenario, ToolCallSpec
 
 
 def client_for(server: FakeProvider, **kwargs: Any) -> SteerClient:
@@ -262,3 +262,41 @@ def test_runs_under_anyio_trio_backend(fake_provider_url: None = None) -> None:
         return "".join(chunks) + "|" + str(response.usage is not None)
 
     assert anyio.run(main, backend="trio") == "anyio|True"
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "claude-haiku-4-5", "grok-3-mini"])
+async def test_generate_is_one_non_streaming_request(
+    fake_provider: FakeProvider, model: str
+) -> None:
+    fake_provider.enqueue(
+        Scenario(
+            text=["The ", "answer."],
+            prompt_tokens=9,
+            completion_tokens=2,
+            tool_calls=[ToolCallSpec(id="c7", name="f", arguments='{"x": 1}')],
+        )
+    )
+    async with client_for(fake_provider) as client:
+        response = await client.generate("question", model=model)
+    body = fake_provider.requests[-1].json
+    assert "stream" not in body and "stream_options" not in body
+    assert response.get_text() == "The answer."
+    assert [(c.id, c.name, c.parsed_arguments()) for c in response.tool_calls] == [
+        ("c7", "f", {"x": 1})
+    ]
+    assert response.usage["prompt_tokens"] == 9 and response.usage["completion_tokens"] == 2
+    assert response.finish_reason == "tool_calls"
+    assert response.cost_usd is not None
+
+
+async def test_generate_errors_are_typed(fake_provider: FakeProvider) -> None:
+    from steer_trio import AuthenticationError
+
+    fake_provider.enqueue(
+        Scenario(fault=Fault("http_error", status=401, body='{"error": {"message": "bad key"}}'))
+    )
+    async with client_for(fake_provider) as client:
+        with pytest.raises(AuthenticationError, match="bad key"):
+            await client.generate("q", model="gpt-4o")
+        with pytest.raises(ConfigurationError, match="on_delta"):
+            await client.generate("q", model="gpt-4o", on_delta=print)

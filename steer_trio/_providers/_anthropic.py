@@ -181,7 +181,7 @@ def build_anthropic_request(spec: RequestSpec, api_key: str | None) -> ProviderR
     body.update(spec.extra)
     headers = {
         "content-type": "application/json",
-        "accept": "text/event-stream",
+        "accept": "text/event-stream" if spec.stream else "application/json",
         "anthropic-version": ANTHROPIC_VERSION,
     }
     if api_key:
@@ -249,6 +249,38 @@ class AnthropicParser:
         elif kind == "error" or sse.event == "error":
             raise error_from_payload(self.provider, payload)
         # ping, content_block_stop and unknown event types: nothing to do.
+
+    def feed_message(self, payload: dict[str, Any], out: list[StreamEvent]) -> None:
+        """A non-streaming ``message`` body, as the deltas it would have streamed."""
+        if payload.get("type") == "error":
+            raise error_from_payload(self.provider, payload)
+        self.response_id = payload.get("id") or self.response_id
+        self.model = payload.get("model") or self.model
+        for index, block in enumerate(payload.get("content") or []):
+            btype = block.get("type")
+            if btype == "tool_use":
+                start = {**block, "input": {}}
+                self._block_start({"index": index, "content_block": start}, out)
+                arguments = json.dumps(block.get("input") or {})
+                self._delta(
+                    {
+                        "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": arguments},
+                    },
+                    out,
+                )
+            elif btype == "text":
+                self._block_start({"index": index, "content_block": block}, out)
+            elif btype == "thinking" and block.get("thinking"):
+                self._emit(out, StreamDelta(block["thinking"], "reasoning"))
+        reason = payload.get("stop_reason")
+        if reason:
+            self.raw_finish_reasons[0] = reason
+            self.finish_reasons[0] = _STOP_REASONS.get(reason, reason)
+        if isinstance(payload.get("usage"), dict):
+            self._usage(payload["usage"])
+        self.usage_final = True
+        self.done = True
 
     def _usage(self, usage: dict[str, Any]) -> None:
         # Cumulative: every field present replaces the earlier value.

@@ -55,7 +55,8 @@ def build_openai_request(spec: RequestSpec, api_key: str | None) -> ProviderRequ
     if spec.tools:
         body["tools"] = [_tool_to_openai(t) for t in spec.tools]
     body.update(spec.extra)
-    headers = {"content-type": "application/json", "accept": "text/event-stream"}
+    accept = "text/event-stream" if spec.stream else "application/json"
+    headers = {"content-type": "application/json", "accept": accept}
     if api_key:
         headers["authorization"] = f"Bearer {api_key}"
     return ProviderRequest(path="/chat/completions", headers=headers, json=body)
@@ -137,6 +138,32 @@ class OpenAIChatParser:
         if usage:
             self.raw_usage = usage
             self.usage = normalise_openai_usage(usage)
+
+    def feed_completion(self, payload: dict[str, Any], out: list[StreamEvent]) -> None:
+        """A non-streaming ``chat.completion`` body, as the deltas it would have streamed."""
+        if payload.get("error"):
+            raise error_from_payload(self.provider, payload)
+        self.response_id = payload.get("id") or self.response_id
+        self.model = payload.get("model") or self.model
+        for choice in payload.get("choices") or []:
+            message = choice.get("message") or {}
+            calls = [
+                {**call, "index": call.get("index", position)}
+                for position, call in enumerate(message.get("tool_calls") or [])
+            ]
+            self._feed_choice(
+                {
+                    "index": choice.get("index", 0),
+                    "delta": {**message, "tool_calls": calls},
+                    "finish_reason": choice.get("finish_reason"),
+                },
+                out,
+            )
+        usage = payload.get("usage")
+        if usage:
+            self.raw_usage = usage
+            self.usage = normalise_openai_usage(usage)
+        self.done = True
 
     def _feed_choice(self, choice: dict[str, Any], out: list[StreamEvent]) -> None:
         index = choice.get("index") or 0
