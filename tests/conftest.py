@@ -39,6 +39,21 @@ def recording_payloads(path: Path) -> list[tuple[str | None, Any]]:
     return out
 
 
+def steer_client(server: Any, **kwargs: Any) -> Any:
+    """A client whose every provider points at the fake provider ``server``."""
+    from steer_trio import SteerClient
+
+    return SteerClient(
+        api_keys={"openai": "sk-test", "anthropic": "sk-ant-test", "xai": "xai-test"},
+        base_urls={
+            "openai": server.openai_base_url,
+            "anthropic": server.anthropic_base_url,
+            "xai": server.xai_base_url,
+        },
+        **kwargs,
+    )
+
+
 @pytest.fixture
 def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():

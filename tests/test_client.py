@@ -7,6 +7,7 @@ from typing import Any
 import httpx2
 import pytest
 import trio
+from conftest import steer_client as client_for
 
 from steer_trio import (
     ConfigurationError,
@@ -16,18 +17,6 @@ from steer_trio import (
     UnknownModelError,
 )
 from steer_trio.testing import FakeProvider, Fault, Scenario, ToolCallSpec
-
-
-def client_for(server: FakeProvider, **kwargs: Any) -> SteerClient:
-    return SteerClient(
-        api_keys={"openai": "sk-test", "anthropic": "sk-ant-test", "xai": "xai-test"},
-        base_urls={
-            "openai": server.openai_base_url,
-            "anthropic": server.anthropic_base_url,
-            "xai": server.xai_base_url,
-        },
-        **kwargs,
-    )
 
 
 async def test_stream_yields_text_chunks(fake_provider: FakeProvider) -> None:

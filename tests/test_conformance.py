@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import FIXTURES, recording_payloads
+from conftest import steer_client as client_for
 from test_openai_parser import expected_from_recording
 
 from steer_trio import ProviderError, SteerClient
@@ -19,17 +20,6 @@ OPENAI_FORMAT = sorted(
     p for folder in ("openai-chat", "xai") for p in (FIXTURES / folder).glob("*.sse")
 )
 ANTHROPIC = sorted((FIXTURES / "anthropic").glob("*.sse"))
-
-
-def client_for(server: FakeProvider) -> SteerClient:
-    return SteerClient(
-        api_keys={"openai": "k", "xai": "k", "anthropic": "k"},
-        base_urls={
-            "openai": server.openai_base_url,
-            "xai": server.openai_base_url,
-            "anthropic": server.anthropic_base_url,
-        },
-    )
 
 
 @pytest.mark.parametrize("path", OPENAI_FORMAT, ids=lambda p: f"{p.parent.name}/{p.name}")

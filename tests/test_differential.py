@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from conftest import FIXTURES
+from conftest import steer_client as steer
 
-from steer_trio import SteerClient
 from steer_trio.testing import FakeProvider, Replay, Scenario, ToolCallSpec
 
 SCENARIOS = [
@@ -16,13 +16,6 @@ SCENARIOS = [
         tool_calls=[ToolCallSpec(id="call_9", name="lookup", arguments='{"q": "trio", "n": 3}')],
     ),
 ]
-
-
-def steer(server: FakeProvider) -> SteerClient:
-    return SteerClient(
-        api_keys={"openai": "k", "anthropic": "k"},
-        base_urls={"openai": server.openai_base_url, "anthropic": server.anthropic_base_url},
-    )
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -11,6 +11,7 @@ import httpx2
 import pytest
 import trio
 from conftest import FIXTURES
+from conftest import steer_client as steer
 
 from steer_trio import (
     ConnectTimeout,
@@ -23,19 +24,6 @@ from steer_trio import (
     create_event_processor,
 )
 from steer_trio.testing import FakeProvider, Fault, Replay, Scenario
-
-
-def steer(server: FakeProvider, **kwargs: Any) -> SteerClient:
-    return SteerClient(
-        api_keys={"openai": "k", "anthropic": "k", "xai": "k"},
-        base_urls={
-            "openai": server.openai_base_url,
-            "anthropic": server.anthropic_base_url,
-            "xai": server.xai_base_url,
-        },
-        **kwargs,
-    )
-
 
 # -- unified tool-call events ------------------------------------------------------------
 

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 import tiktoken
 import trio
+from conftest import steer_client as steer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from steer_trio import ConfigurationError, ModelPrice, PriceTable, SteerClient, Usage
+from steer_trio import ConfigurationError, ModelPrice, PriceTable, Usage
 from steer_trio._processing import _tokens
 from steer_trio.testing import FakeProvider, Fault, Scenario
 
@@ -178,17 +179,6 @@ def test_register_and_load_files(tmp_path: Path) -> None:
 
 
 # -- usage on every exit path -------------------------------------------------------------
-
-
-def steer(server: FakeProvider) -> SteerClient:
-    return SteerClient(
-        api_keys={"openai": "k", "anthropic": "k", "xai": "k"},
-        base_urls={
-            "openai": server.openai_base_url,
-            "anthropic": server.anthropic_base_url,
-            "xai": server.xai_base_url,
-        },
-    )
 
 
 @pytest.mark.parametrize("model", ["gpt-4", "claude-3-5-haiku-20241022", "grok-3-mini"])
