@@ -1,15 +1,21 @@
 """Anthropic Messages wire format.
 
-Request side: ``x-api-key`` and ``anthropic-version`` headers, system messages moved to
-the top-level ``system`` field, ``max_tokens`` defaulted (Anthropic requires it),
-OpenAI-style tool calls and tool results translated to ``tool_use``/``tool_result``
-blocks, and JSON mode done the documented way: a forced tool whose input schema is the
-requested schema, whose input JSON the parser streams as the answer text.
+Request side: ``x-api-key`` and ``anthropic-version`` headers, path ``/v1/messages``
+(the Anthropic base URL has no ``/v1``), system messages moved to the top-level
+``system`` field, ``max_tokens`` defaulted (Anthropic requires it), OpenAI-style tool
+calls and tool results translated to ``tool_use``/``tool_result`` blocks, and JSON mode
+done the documented way: a forced tool whose input schema is the requested schema, and
+whose input JSON the parser streams as the answer text.
 
-Parser side (sans-IO): ``message_start`` usage, text / thinking / signature /
-``input_json_delta`` deltas, ``message_delta`` whose usage is cumulative (assigned,
-never added), ``message_stop`` as the end marker, ``ping`` and unknown events ignored,
-and ``event: error`` raised as the typed error that matches its ``error.type``.
+Parser side (sans-IO) handles what the recordings show: JSON padded with spaces before
+its closing brace, ``ping`` anywhere, a ``"\\n\\n"`` text block before a thinking block,
+an empty ``thinking_delta`` before the ``signature_delta``, ``redacted_thinking`` and
+server-tool blocks that arrive whole with no deltas, an empty first ``input_json_delta``
+(and nothing else for a tool without arguments), a tool block cut by ``max_tokens`` with
+no ``content_block_stop``, ``message_delta`` usage that is cumulative (assigned, never
+added; 2024 streams carry only ``output_tokens`` there, and with compaction
+``cache_read_input_tokens`` may drop to 0), and ``event: error`` raised as the typed
+error that matches its ``error.type``.
 """
 
 from __future__ import annotations
@@ -17,106 +23,246 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .._errors import ConfigurationError, StreamProtocolError, error_from_payload
+from .._errors import (
+    ConfigurationError,
+    ProviderError,
+    StreamProtocolError,
+    error_from_payload,
+)
 from .._events import StreamDelta, StreamDeltaEvent, StreamEvent
 from .._sse import ServerSentEvent
 from .._usage import Usage
 from ._base import ProviderRequest, RequestSpec
 
-__all__ = ["AnthropicParser", "build_anthropic_request", "json_tool_name_for"]
+__all__ = [
+    "AnthropicParser",
+    "build_anthropic_request",
+    "json_tool_name_for",
+    "normalise_anthropic_usage",
+]
 
 ANTHROPIC_VERSION = "2023-06-01"
-#: Anthropic rejects a request without max_tokens; 4096 fits every current model's
-#: output limit and a typical answer.
+#: Anthropic rejects a request without ``max_tokens`` (there is no server default), while
+#: the neutral API lets callers leave it out. 4096 is within every current model's output
+#: limit (Claude 3 Haiku/Opus allow exactly 4096) and fits a typical answer; pass
+#: ``max_tokens`` for longer output.
 DEFAULT_MAX_TOKENS = 4096
+#: The forced tool that carries a JSON-mode answer when the schema has no name.
 JSON_TOOL_NAME = "json_output"
 
+# json.loads without its per-call checks: the SSE data is already a str.
+_raw_decode = json.JSONDecoder().raw_decode
+_INVALID: Any = object()
+
+
+def _loads_or_none(data: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return _INVALID
+
+
+# Anthropic stop_reason -> the unified (OpenAI) vocabulary; unknown values are kept.
 _STOP_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
     "max_tokens": "length",
     "tool_use": "tool_calls",
     "refusal": "content_filter",
+    "pause_turn": "pause_turn",
     "model_context_window_exceeded": "length",
 }
 
+# A content block index that holds the JSON-mode tool (not a caller-visible tool call).
+_JSON_BLOCK = -1
+
+
+# -- request -----------------------------------------------------------------------------
+
 
 def json_tool_name_for(spec: RequestSpec) -> str | None:
-    """The forced tool that carries a JSON-mode answer, or None without JSON mode."""
+    """The forced tool that carries a JSON-mode answer, or None without JSON mode.
+
+    ``{"type": "json_object"}`` uses ``json_output``; ``{"type": "json_schema", ...}``
+    uses the schema's ``name`` when it has one.
+    """
     fmt = spec.response_format
-    if not fmt or fmt.get("type") not in ("json_object", "json_schema"):
+    if not fmt:
         return None
-    if fmt.get("type") == "json_schema":
+    kind = fmt.get("type")
+    if kind == "json_schema":
         name = (fmt.get("json_schema") or {}).get("name")
-        if isinstance(name, str) and name:
-            return name
-    return JSON_TOOL_NAME
+        return name if isinstance(name, str) and name else JSON_TOOL_NAME
+    if kind == "json_object":
+        return JSON_TOOL_NAME
+    if kind in (None, "text"):
+        return None
+    raise ConfigurationError(
+        f"response_format type {kind!r} is not supported for Anthropic: use "
+        "{'type': 'json_object'} or {'type': 'json_schema', 'json_schema': {...}}"
+    )
+
+
+def build_anthropic_request(spec: RequestSpec, api_key: str | None) -> ProviderRequest:
+    if spec.n not in (None, 1):
+        raise ConfigurationError(
+            f"Anthropic has no n>1 (got n={spec.n}): make several requests instead"
+        )
+    system, messages = _translate_messages(spec.messages)
+    body: dict[str, Any] = {
+        "model": spec.model,
+        "messages": messages,
+        "max_tokens": spec.max_tokens if spec.max_tokens is not None else DEFAULT_MAX_TOKENS,
+    }
+    if system is not None:
+        body["system"] = system
+    if spec.stream:
+        body["stream"] = True
+    if spec.temperature is not None:
+        body["temperature"] = spec.temperature
+    if spec.top_p is not None:
+        body["top_p"] = spec.top_p
+    if spec.stop:
+        body["stop_sequences"] = [spec.stop] if isinstance(spec.stop, str) else list(spec.stop)
+    tools = [_tool_to_anthropic(t) for t in spec.tools or []]
+    choice = _tool_choice(spec.tool_choice)
+    json_tool = json_tool_name_for(spec)
+    if json_tool is not None:
+        fmt = spec.response_format or {}
+        schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
+        tools.append(
+            {
+                "name": json_tool,
+                "description": "Give the answer as this tool's input, as JSON.",
+                "input_schema": schema,
+            }
+        )
+        choice = {"type": "tool", "name": json_tool}
+    if tools:
+        body["tools"] = tools
+        if choice is not None:
+            body["tool_choice"] = choice
+    elif choice is not None and choice["type"] not in ("auto", "none"):
+        # Forcing a tool without tools: let Anthropic say what is wrong. "auto" and
+        # "none" without tools mean nothing, and Anthropic rejects tool_choice alone.
+        body["tool_choice"] = choice
+    body.update(spec.extra)
+    headers = {
+        "content-type": "application/json",
+        "accept": "text/event-stream" if spec.stream else "application/json",
+        "anthropic-version": ANTHROPIC_VERSION,
+    }
+    if api_key:
+        headers["x-api-key"] = api_key
+    return ProviderRequest(path="/v1/messages", headers=headers, json=body)
 
 
 def _text_of(content: Any) -> str:
+    """A string, or the text parts of a list of content parts, joined."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        return "".join(
+            part.get("text") or "" if isinstance(part, dict) else str(part) for part in content
+        )
     return ""
 
 
-def _translate_messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    system: list[str] = []
+def _system_field(parts: list[Any]) -> str | list[dict[str, Any]]:
+    """The top-level ``system``: a string, or text blocks when one carries ``cache_control``.
+
+    Prompt caching marks a system block with ``cache_control``; flattening to a string
+    would lose the mark, so then every system part becomes its own text block.
+    """
+    cached = any(
+        isinstance(c, list) and any(isinstance(p, dict) and "cache_control" in p for p in c)
+        for c in parts
+    )
+    if not cached:
+        return "\n\n".join(_text_of(c) for c in parts)
+    blocks: list[dict[str, Any]] = []
+    for content in parts:
+        if isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and part.get("type", "text") == "text":
+                    blocks.append({**part, "type": "text"})
+        elif content:
+            blocks.append({"type": "text", "text": _text_of(content)})
+    return blocks
+
+
+def _translate_messages(
+    messages: list[dict[str, Any]],
+) -> tuple[str | list[dict[str, Any]] | None, list[dict[str, Any]]]:
+    system: list[Any] = []
     out: list[dict[str, Any]] = []
+    # The user message we built from tool results, while the next ones may join it:
+    # Anthropic wants every result for an assistant turn's calls in one user message.
+    results: list[dict[str, Any]] | None = None
     for message in messages:
         role = message.get("role")
         if role in ("system", "developer"):
-            system.append(_text_of(message.get("content")))
+            system.append(message.get("content"))
             continue
         if role == "tool":
             block = {
                 "type": "tool_result",
-                "tool_use_id": message.get("tool_call_id", ""),
+                "tool_use_id": message.get("tool_call_id") or "",
                 "content": _text_of(message.get("content")),
             }
-            if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
-                out[-1]["content"].append(block)
-            else:
-                out.append({"role": "user", "content": [block]})
+            if results is None:
+                results = []
+                out.append({"role": "user", "content": results})
+            results.append(block)
             continue
+        results = None
         if role == "assistant" and message.get("tool_calls"):
             blocks: list[dict[str, Any]] = []
             text = _text_of(message.get("content"))
             if text:
                 blocks.append({"type": "text", "text": text})
             for call in message["tool_calls"]:
-                function = call.get("function") or {}
-                arguments = function.get("arguments") or "{}"
-                try:
-                    parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
-                except ValueError:
-                    raise ConfigurationError(
-                        f"tool call {call.get('id')!r} has arguments that are not JSON"
-                    ) from None
-                blocks.append(
-                    {
-                        "type": "tool_use",
-                        "id": call.get("id", ""),
-                        "name": function.get("name", ""),
-                        "input": parsed,
-                    }
-                )
+                blocks.append(_tool_use_block(call))
             out.append({"role": "assistant", "content": blocks})
             continue
-        out.append({"role": role, "content": message.get("content", "")})
-    return system, out
+        content = message.get("content")
+        out.append({"role": role, "content": "" if content is None else content})
+    return (_system_field(system) if system else None), out
+
+
+def _tool_use_block(call: dict[str, Any]) -> dict[str, Any]:
+    function = call.get("function") or {}
+    arguments = function.get("arguments")
+    if isinstance(arguments, str):
+        try:
+            parsed = json.loads(arguments) if arguments.strip() else {}
+        except ValueError:
+            raise ConfigurationError(
+                f"tool call {call.get('id')!r} has arguments that are not JSON: {arguments[:80]!r}"
+            ) from None
+    else:
+        parsed = arguments if arguments is not None else {}
+    return {
+        "type": "tool_use",
+        "id": call.get("id") or "",
+        "name": function.get("name") or "",
+        "input": parsed,
+    }
 
 
 def _tool_to_anthropic(tool: dict[str, Any]) -> dict[str, Any]:
+    """Accept our neutral shape (name, description, parameters), OpenAI's, or Anthropic's."""
     if tool.get("type") == "function" and "function" in tool:
         tool = tool["function"]
-    if "input_schema" in tool:
+    elif "input_schema" in tool or tool.get("type") not in (None, "function", "custom"):
+        # Anthropic's own shape, or a server tool such as {"type": "web_search_20250305"}.
         return tool
     out: dict[str, Any] = {"name": tool["name"]}
     if tool.get("description"):
         out["description"] = tool["description"]
     out["input_schema"] = tool.get("parameters") or {"type": "object", "properties": {}}
+    if "cache_control" in tool:
+        out["cache_control"] = tool["cache_control"]
     return out
 
 
@@ -130,10 +276,11 @@ def _tool_choice(choice: Any) -> dict[str, Any] | None:
     if choice == "none":
         return {"type": "none"}
     if isinstance(choice, dict):
-        if choice.get("type") in ("auto", "any", "none", "tool"):
+        kind = choice.get("type")
+        if kind in ("auto", "any", "none") or (kind == "tool" and choice.get("name")):
             return choice
         name = (choice.get("function") or {}).get("name") or choice.get("name")
-        if name:
+        if isinstance(name, str) and name:
             return {"type": "tool", "name": name}
     raise ConfigurationError(
         f"tool_choice {choice!r} is not understood: use 'auto', 'required', 'none' or "
@@ -141,56 +288,16 @@ def _tool_choice(choice: Any) -> dict[str, Any] | None:
     )
 
 
-def build_anthropic_request(spec: RequestSpec, api_key: str | None) -> ProviderRequest:
-    if spec.n not in (None, 1):
-        raise ConfigurationError("Anthropic has no n>1: make several requests instead")
-    system, messages = _translate_messages(spec.messages)
-    body: dict[str, Any] = {
-        "model": spec.model,
-        "messages": messages,
-        "max_tokens": spec.max_tokens if spec.max_tokens is not None else DEFAULT_MAX_TOKENS,
-    }
-    if system:
-        body["system"] = "\n\n".join(system)
-    if spec.stream:
-        body["stream"] = True
-    if spec.temperature is not None:
-        body["temperature"] = spec.temperature
-    if spec.top_p is not None:
-        body["top_p"] = spec.top_p
-    if spec.stop:
-        body["stop_sequences"] = spec.stop
-    tools = [_tool_to_anthropic(t) for t in spec.tools or []]
-    choice = _tool_choice(spec.tool_choice)
-    json_tool = json_tool_name_for(spec)
-    if json_tool is not None:
-        fmt = spec.response_format or {}
-        schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
-        tools.append(
-            {
-                "name": json_tool,
-                "description": "Respond with the answer as JSON through this tool.",
-                "input_schema": schema,
-            }
-        )
-        choice = {"type": "tool", "name": json_tool}
-    if tools:
-        body["tools"] = tools
-    if choice is not None:
-        body["tool_choice"] = choice
-    body.update(spec.extra)
-    headers = {
-        "content-type": "application/json",
-        "accept": "text/event-stream" if spec.stream else "application/json",
-        "anthropic-version": ANTHROPIC_VERSION,
-    }
-    if api_key:
-        headers["x-api-key"] = api_key
-    return ProviderRequest(path="/v1/messages", headers=headers, json=body)
+# -- parser ------------------------------------------------------------------------------
 
 
 class AnthropicParser:
-    """Sans-IO parser for Anthropic Messages streams."""
+    """Sans-IO parser for Anthropic Messages streams.
+
+    With ``json_tool_name`` (JSON mode, see :func:`json_tool_name_for`) that tool's input
+    JSON is streamed as ``text`` deltas, so ``get_text()`` is the JSON answer, and its
+    ``tool_use`` stop reason maps to ``stop`` (the raw value stays ``tool_use``).
+    """
 
     def __init__(self, provider: str, model: str, *, json_tool_name: str | None = None) -> None:
         self.provider = provider
@@ -200,152 +307,170 @@ class AnthropicParser:
         self.finish_reasons: dict[int, str | None] = {}
         self.raw_finish_reasons: dict[int, str | None] = {}
         self.usage: Usage | None = None
+        #: The provider's usage fields as they stand (message_start, then each field
+        #: message_delta sends replacing the earlier value); None until it reports.
+        self.raw_usage: dict[str, Any] | None = None
         #: False until message_delta: message_start's output count is preliminary.
         self.usage_final = False
-        self.raw_usage: dict[str, Any] = {}
-        self._json_tool_name = json_tool_name
+        self.json_tool_name = json_tool_name
         self._chunk_index = 0
-        # content block index -> ("text" | "tool" | "json" | "thinking" | "other", tool index)
-        self._blocks: dict[int, tuple[str, int]] = {}
+        # content block index -> tool_call_index (or _JSON_BLOCK) for tool_use blocks;
+        # the only blocks whose deltas need to know which block they belong to.
+        self._tool_blocks: dict[int, int] = {}
         self._tool_count = 0
+        self._json_seen = False
 
     def feed(self, sse: ServerSentEvent, out: list[StreamEvent]) -> None:
+        if self.done:
+            # Anything after message_stop is noise from a misbehaving server.
+            return
+        data = sse.data
         try:
-            payload = json.loads(sse.data)
+            payload, end = _raw_decode(data)
+            if end != len(data):
+                payload = json.loads(data)  # surrounding whitespace is fine; more is not
         except ValueError:
+            payload = _loads_or_none(data)
+        if payload is _INVALID:
             raise StreamProtocolError(
-                f"{self.provider} sent a data line that is not JSON: {sse.data[:120]!r}",
-                raw=sse.data,
-            ) from None
+                f"{self.provider} sent a data line that is not JSON: {data[:120]!r}", raw=data
+            )
         if not isinstance(payload, dict):
             raise StreamProtocolError(
-                f"{self.provider} sent a JSON value that is not an object", raw=sse.data
+                f"{self.provider} sent a JSON {type(payload).__name__} where an object "
+                "was expected",
+                raw=data,
             )
+        # The event name and data.type agree in every recording; data.type decides.
         kind = payload.get("type") or sse.event
         if kind == "content_block_delta":
-            self._delta(payload, out)
-        elif kind == "content_block_start":
-            self._block_start(payload, out)
-        elif kind == "message_delta":
             delta = payload.get("delta") or {}
-            reason = delta.get("stop_reason")
-            if reason:
-                self.raw_finish_reasons[0] = reason
-                self.finish_reasons[0] = _STOP_REASONS.get(reason, reason)
+            if delta.get("type") == "text_delta":  # the common case, without the walk
+                text = delta.get("text")
+                if text:
+                    self._emit(out, StreamDelta(text))
+            else:
+                self._delta(payload.get("index", 0), delta, out)
+        elif kind == "content_block_start":
+            self._block_start(payload.get("index", 0), payload.get("content_block") or {}, out)
+        elif kind == "message_delta":
+            self._stop_reason((payload.get("delta") or {}).get("stop_reason"))
             usage = payload.get("usage")
             if isinstance(usage, dict):
                 self._usage(usage)
                 self.usage_final = True
         elif kind == "message_start":
             message = payload.get("message") or {}
-            self.response_id = message.get("id") or self.response_id
-            if message.get("model"):
-                self.model = message["model"]
+            rid = message.get("id")
+            if rid:
+                self.response_id = rid
+            model = message.get("model")
+            if model:
+                self.model = model
             usage = message.get("usage")
             if isinstance(usage, dict):
                 self._usage(usage)
         elif kind == "message_stop":
             self.done = True
         elif kind == "error" or sse.event == "error":
-            raise error_from_payload(self.provider, payload)
+            raise self._error(payload)
         # ping, content_block_stop and unknown event types: nothing to do.
 
     def feed_message(self, payload: dict[str, Any], out: list[StreamEvent]) -> None:
         """A non-streaming ``message`` body, as the deltas it would have streamed."""
         if payload.get("type") == "error":
-            raise error_from_payload(self.provider, payload)
+            raise self._error(payload)
         self.response_id = payload.get("id") or self.response_id
         self.model = payload.get("model") or self.model
         for index, block in enumerate(payload.get("content") or []):
-            btype = block.get("type")
-            if btype == "tool_use":
-                start = {**block, "input": {}}
-                self._block_start({"index": index, "content_block": start}, out)
-                arguments = json.dumps(block.get("input") or {})
-                self._delta(
-                    {
-                        "index": index,
-                        "delta": {"type": "input_json_delta", "partial_json": arguments},
-                    },
-                    out,
-                )
-            elif btype == "text":
-                self._block_start({"index": index, "content_block": block}, out)
-            elif btype == "thinking" and block.get("thinking"):
-                self._emit(out, StreamDelta(block["thinking"], "reasoning"))
-        reason = payload.get("stop_reason")
-        if reason:
-            self.raw_finish_reasons[0] = reason
-            self.finish_reasons[0] = _STOP_REASONS.get(reason, reason)
-        if isinstance(payload.get("usage"), dict):
-            self._usage(payload["usage"])
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "tool_use":
+                self._block_start(index, {**block, "input": {}}, out)
+                arguments = block.get("input")
+                if arguments:
+                    piece = json.dumps(arguments, ensure_ascii=False)
+                    self._delta(index, {"type": "input_json_delta", "partial_json": piece}, out)
+            else:
+                self._block_start(index, block, out)
+        self._stop_reason(payload.get("stop_reason"))
+        usage = payload.get("usage")
+        if isinstance(usage, dict):
+            self._usage(usage)
         self.usage_final = True
         self.done = True
 
-    def _usage(self, usage: dict[str, Any]) -> None:
-        # Cumulative: every field present replaces the earlier value.
-        for key, value in usage.items():
-            self.raw_usage[key] = value
-        raw = self.raw_usage
-        fresh = _int(raw.get("input_tokens"))
-        write = _int(raw.get("cache_creation_input_tokens"))
-        read = _int(raw.get("cache_read_input_tokens"))
-        creation = raw.get("cache_creation") or {}
-        write_1h = (
-            _int(creation.get("ephemeral_1h_input_tokens")) if isinstance(creation, dict) else 0
-        )
-        details = raw.get("output_tokens_details") or {}
-        reasoning = _int(details.get("thinking_tokens")) if isinstance(details, dict) else 0
-        self.usage = Usage.build(
-            fresh + write + read,
-            _int(raw.get("output_tokens")),
-            cache_read_tokens=read,
-            cache_write_tokens=write,
-            cache_write_1h_tokens=write_1h,
-            reasoning_tokens=reasoning,
-        )
+    def _error(self, payload: dict[str, Any]) -> ProviderError:
+        """The typed error for ``{"type": "error", "error": {"type", "message"}}``."""
+        error = error_from_payload(self.provider, payload)
+        request_id = payload.get("request_id")  # newer error bodies carry it
+        if error.request_id is None and isinstance(request_id, str):
+            error.request_id = request_id
+        return error
 
-    def _block_start(self, payload: dict[str, Any], out: list[StreamEvent]) -> None:
-        index = payload.get("index", 0)
-        block = payload.get("content_block") or {}
+    def _stop_reason(self, reason: Any) -> None:
+        if not reason:
+            return
+        self.raw_finish_reasons[0] = reason
+        if reason == "tool_use" and self._json_seen and not self._tool_count:
+            # JSON mode: the forced tool's input is the answer, complete as asked.
+            self.finish_reasons[0] = "stop"
+        else:
+            self.finish_reasons[0] = _STOP_REASONS.get(reason, reason)
+
+    def _usage(self, usage: dict[str, Any]) -> None:
+        # Cumulative: every field present replaces the earlier value. A null field is
+        # "not reported" (Anthropic's SDK keeps the earlier value too).
+        raw = self.raw_usage
+        if raw is None:
+            raw = self.raw_usage = {}
+        for key, value in usage.items():
+            if value is not None:
+                raw[key] = value
+        self.usage = normalise_anthropic_usage(raw)
+
+    def _block_start(self, index: int, block: dict[str, Any], out: list[StreamEvent]) -> None:
         btype = block.get("type")
         if btype == "text":
-            self._blocks[index] = ("text", 0)
-            if block.get("text"):
-                self._emit(out, StreamDelta(block["text"]))
+            text = block.get("text")
+            if text:
+                self._emit(out, StreamDelta(text))
         elif btype == "tool_use":
-            if self._json_tool_name is not None and block.get("name") == self._json_tool_name:
-                self._blocks[index] = ("json", 0)
+            name = block.get("name")
+            if self.json_tool_name is not None and name == self.json_tool_name:
+                self._tool_blocks[index] = _JSON_BLOCK
+                self._json_seen = True
                 return
             tool_index = self._tool_count
             self._tool_count += 1
-            self._blocks[index] = ("tool", tool_index)
-            self._emit(
-                out,
-                StreamDelta("", "tool_call", 0, tool_index, block.get("id"), block.get("name")),
-            )
+            self._tool_blocks[index] = tool_index
+            self._emit(out, StreamDelta("", "tool_call", 0, tool_index, block.get("id"), name))
         elif btype == "thinking":
-            self._blocks[index] = ("thinking", 0)
-        else:
-            self._blocks[index] = ("other", 0)
+            # Streams start with thinking "" and signature ""; a whole message does not.
+            thinking = block.get("thinking")
+            if thinking:
+                self._emit(out, StreamDelta(thinking, "reasoning"))
+            signature = block.get("signature")
+            if signature:
+                self._emit(out, StreamDelta(signature, "reasoning", is_signature=True))
+        # redacted_thinking (encrypted, no deltas), server_tool_use, web_search_tool_result,
+        # compaction and future block types: nothing for the caller.
 
-    def _delta(self, payload: dict[str, Any], out: list[StreamEvent]) -> None:
-        delta = payload.get("delta") or {}
+    def _delta(self, index: int, delta: dict[str, Any], out: list[StreamEvent]) -> None:
         dtype = delta.get("type")
-        if dtype == "text_delta":
-            text = delta.get("text")
-            if text:
-                self._emit(out, StreamDelta(text))
-        elif dtype == "input_json_delta":
+        if dtype == "input_json_delta":
             piece = delta.get("partial_json")
             if not piece:
                 return
-            kind, tool_index = self._blocks.get(payload.get("index", 0), ("other", 0))
-            if kind == "json":
+            tool_index = self._tool_blocks.get(index)
+            if tool_index is None:
+                # server_tool_use (e.g. web search) streams its input too: not the
+                # caller's tool.
+                return
+            if tool_index == _JSON_BLOCK:
                 self._emit(out, StreamDelta(piece))
-            elif kind == "tool":
+            else:
                 self._emit(out, StreamDelta(piece, "tool_call", 0, tool_index))
-            # server_tool_use (e.g. web search) streams its input too: not the caller's tool.
         elif dtype == "thinking_delta":
             thinking = delta.get("thinking")
             if thinking:
@@ -354,16 +479,46 @@ class AnthropicParser:
             signature = delta.get("signature")
             if signature:
                 self._emit(out, StreamDelta(signature, "reasoning", is_signature=True))
-        # citations_delta and future delta types carry no text of their own.
+        elif dtype == "text_delta":
+            text = delta.get("text")
+            if text:
+                self._emit(out, StreamDelta(text))
+        # citations_delta, compaction_delta and future delta types: nothing to stream.
 
     def _emit(self, out: list[StreamEvent], delta: StreamDelta) -> None:
         out.append(
             StreamDeltaEvent(
-                provider=self.provider, model=self.model, delta=delta, chunk_index=self._chunk_index
+                provider=self.provider,
+                model=self.model,
+                delta=delta,
+                chunk_index=self._chunk_index,
             )
         )
         self._chunk_index += 1
 
 
+def normalise_anthropic_usage(raw: dict[str, Any]) -> Usage:
+    """Anthropic's ``input_tokens`` excludes cache reads and writes; ours includes them.
+
+    ``output_tokens`` already includes thinking; ``output_tokens_details.thinking_tokens``
+    (newer streams) says how much of it was thinking.
+    """
+    fresh = _int(raw.get("input_tokens"))
+    write = _int(raw.get("cache_creation_input_tokens"))
+    read = _int(raw.get("cache_read_input_tokens"))
+    creation = raw.get("cache_creation")
+    write_1h = _int(creation.get("ephemeral_1h_input_tokens")) if isinstance(creation, dict) else 0
+    details = raw.get("output_tokens_details")
+    reasoning = _int(details.get("thinking_tokens")) if isinstance(details, dict) else 0
+    return Usage.build(
+        fresh + write + read,
+        _int(raw.get("output_tokens")),
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+        cache_write_1h_tokens=write_1h,
+        reasoning_tokens=reasoning,
+    )
+
+
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
