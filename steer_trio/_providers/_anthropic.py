@@ -26,13 +26,13 @@ from typing import Any
 from .._errors import (
     ConfigurationError,
     ProviderError,
-    StreamProtocolError,
     error_from_payload,
 )
 from .._events import StreamDelta, StreamDeltaEvent, StreamEvent
 from .._sse import ServerSentEvent
 from .._usage import Usage
 from ._base import ProviderRequest, RequestSpec
+from ._decode import decode_object
 
 __all__ = [
     "AnthropicParser",
@@ -49,17 +49,6 @@ ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 #: The forced tool that carries a JSON-mode answer when the schema has no name.
 JSON_TOOL_NAME = "json_output"
-
-# json.loads without its per-call checks: the SSE data is already a str.
-_raw_decode = json.JSONDecoder().raw_decode
-_INVALID: Any = object()
-
-
-def _loads_or_none(data: str) -> Any:
-    try:
-        return json.loads(data)
-    except ValueError:
-        return _INVALID
 
 
 # Anthropic stop_reason -> the unified (OpenAI) vocabulary; unknown values are kept.
@@ -325,22 +314,7 @@ class AnthropicParser:
             # Anything after message_stop is noise from a misbehaving server.
             return
         data = sse.data
-        try:
-            payload, end = _raw_decode(data)
-            if end != len(data):
-                payload = json.loads(data)  # surrounding whitespace is fine; more is not
-        except ValueError:
-            payload = _loads_or_none(data)
-        if payload is _INVALID:
-            raise StreamProtocolError(
-                f"{self.provider} sent a data line that is not JSON: {data[:120]!r}", raw=data
-            )
-        if not isinstance(payload, dict):
-            raise StreamProtocolError(
-                f"{self.provider} sent a JSON {type(payload).__name__} where an object "
-                "was expected",
-                raw=data,
-            )
+        payload = decode_object(self.provider, data)
         # The event name and data.type agree in every recording; data.type decides.
         kind = payload.get("type") or sse.event
         if kind == "content_block_delta":

@@ -11,27 +11,16 @@ cumulative usage on every chunk (we keep the last, never sum), and an in-stream
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from .._errors import StreamProtocolError, error_from_payload
+from .._errors import error_from_payload
 from .._events import StreamDelta, StreamDeltaEvent, StreamEvent
 from .._sse import ServerSentEvent
 from .._usage import Usage
 from ._base import ProviderRequest, RequestSpec
+from ._decode import decode_object
 
 __all__ = ["OpenAIChatParser", "build_openai_request"]
-
-# json.loads without its per-call checks: the SSE data is already a str.
-_raw_decode = json.JSONDecoder().raw_decode
-_INVALID: Any = object()
-
-
-def _loads_or_none(data: str) -> Any:
-    try:
-        return json.loads(data)
-    except ValueError:
-        return _INVALID
 
 
 # OpenAI's finish reasons are already the unified vocabulary; map the legacy one.
@@ -95,22 +84,7 @@ class OpenAIChatParser:
         if self.done:
             # Anything after [DONE] is noise from a misbehaving server; the answer is complete.
             return
-        try:
-            payload, end = _raw_decode(data)
-            if end != len(data):
-                payload = json.loads(data)  # surrounding whitespace is fine; more is not
-        except ValueError:
-            payload = _loads_or_none(data)
-        if payload is _INVALID:
-            raise StreamProtocolError(
-                f"{self.provider} sent a data line that is not JSON: {data[:120]!r}", raw=data
-            )
-        if not isinstance(payload, dict):
-            raise StreamProtocolError(
-                f"{self.provider} sent a JSON {type(payload).__name__} where an object "
-                "was expected",
-                raw=data,
-            )
+        payload = decode_object(self.provider, data)
         if payload.get("error") or sse.event == "error":
             raise error_from_payload(self.provider, payload)
         if self.response_id is None:
