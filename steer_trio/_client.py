@@ -349,7 +349,15 @@ class SteerClient:
         Same response, usage, cost, retries, timeouts and errors as the streaming calls;
         no callbacks (nothing arrives in pieces). A deadline or cancellation abandons the
         request and closes its connection."""
-        for name in ("on_start", "on_delta", "on_usage", "on_complete", "on_error", "on_json"):
+        for name in (
+            "on_start",
+            "on_delta",
+            "on_usage",
+            "on_complete",
+            "on_error",
+            "on_json",
+            "on_tool_call",
+        ):
             if name in params:
                 raise ConfigurationError(
                     f"generate() takes no {name}; use stream_with_usage() for callbacks"

@@ -287,5 +287,8 @@ async def test_generate_errors_are_typed(fake_provider: FakeProvider) -> None:
     async with client_for(fake_provider) as client:
         with pytest.raises(AuthenticationError, match="bad key"):
             await client.generate("q", model="gpt-4o")
-        with pytest.raises(ConfigurationError, match="on_delta"):
-            await client.generate("q", model="gpt-4o", on_delta=print)
+        for name in ("on_delta", "on_tool_call"):
+            with pytest.raises(ConfigurationError, match=name):
+                await client.generate("q", model="gpt-4o", **{name: print})
+        # Neither was sent: the only request is the 401 above.
+        assert len(fake_provider.requests) == 1
