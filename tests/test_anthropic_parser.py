@@ -901,3 +901,61 @@ def test_extra_is_merged_as_is() -> None:
     req = build_anthropic_request(spec(extra=extra), "k")
     assert req.json["thinking"] == {"type": "enabled", "budget_tokens": 1024}
     assert req.json["max_tokens"] == 8000
+
+
+def test_image_parts_become_anthropic_image_blocks() -> None:
+    user = {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "What is in these?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+            {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}},
+            {"type": "image", "source": {"type": "url", "url": "https://example.com/dog.png"}},
+        ],
+    }
+    original = json.loads(json.dumps(user))
+    req = build_anthropic_request(spec(messages=[user]), "k")
+    assert req.json["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is in these?"},
+                {
+                    "type": "image",
+                    "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="},
+                },
+                {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}},
+                {"type": "image", "source": {"type": "url", "url": "https://example.com/dog.png"}},
+            ],
+        }
+    ]
+    assert user == original  # the caller's messages are not modified
+
+
+@pytest.mark.parametrize(
+    ("part", "message"),
+    [
+        ({"type": "image_url", "image_url": {"url": "data:text/plain,hello"}}, "data:image/png"),
+        ({"type": "image_url", "image_url": {}}, "image_url.url"),
+        ({"type": "input_audio", "input_audio": {"data": "..."}}, "no Anthropic equivalent"),
+    ],
+)
+def test_content_parts_anthropic_cannot_take_are_refused(
+    part: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        build_anthropic_request(spec(messages=[{"role": "user", "content": [part]}]), "k")
+
+
+def test_json_mode_with_extended_thinking_is_refused_before_sending() -> None:
+    thinking = {"type": "enabled", "budget_tokens": 2048}
+    with pytest.raises(ConfigurationError, match="extended thinking"):
+        build_anthropic_request(
+            spec(response_format={"type": "json_object"}, extra={"thinking": thinking}), "k"
+        )
+    # Thinking alone, and JSON mode with thinking disabled, are fine.
+    assert build_anthropic_request(spec(extra={"thinking": thinking}), "k").json["thinking"]
+    disabled = spec(
+        response_format={"type": "json_object"}, extra={"thinking": {"type": "disabled"}}
+    )
+    assert build_anthropic_request(disabled, "k").json["tool_choice"]["type"] == "tool"

@@ -116,6 +116,14 @@ def build_anthropic_request(spec: RequestSpec, api_key: str | None) -> ProviderR
     tools = [_tool_to_anthropic(t) for t in spec.tools or []]
     choice = _tool_choice(spec.tool_choice)
     json_tool = json_tool_name_for(spec)
+    if json_tool is not None and _thinking_enabled(spec.extra.get("thinking")):
+        # Anthropic rejects a forced tool_choice while extended thinking is on, and JSON
+        # mode is a forced tool: fail here, before a request is spent on a 400.
+        raise ConfigurationError(
+            "JSON mode on Anthropic forces a tool, which Anthropic does not allow with "
+            "extended thinking: drop thinking=..., or drop response_format and ask for "
+            "JSON in the prompt (the incremental parser still reads it from the text)"
+        )
     if json_tool is not None:
         fmt = spec.response_format or {}
         schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
@@ -215,8 +223,50 @@ def _translate_messages(
             out.append({"role": "assistant", "content": blocks})
             continue
         content = message.get("content")
+        if isinstance(content, list):
+            content = [_content_part(part) for part in content]
         out.append({"role": role, "content": "" if content is None else content})
     return (_system_field(system) if system else None), out
+
+
+def _thinking_enabled(thinking: Any) -> bool:
+    return isinstance(thinking, dict) and thinking.get("type") not in (None, "disabled")
+
+
+def _content_part(part: Any) -> Any:
+    """One OpenAI-style content part as an Anthropic content block.
+
+    Text parts and blocks already in Anthropic's shape pass through; ``image_url``
+    parts become ``image`` blocks (a ``data:`` URL as base64, any other URL by
+    reference); other OpenAI-only parts have no Anthropic form and are refused.
+    """
+    if not isinstance(part, dict):
+        return part
+    kind = part.get("type")
+    if kind == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else image
+        if not isinstance(url, str) or not url:
+            raise ConfigurationError("an image_url content part needs image_url.url")
+        return {"type": "image", "source": _image_source(url)}
+    if kind in ("input_audio", "file"):
+        raise ConfigurationError(
+            f"a {kind!r} content part has no Anthropic equivalent in the Messages API; "
+            "send it to an OpenAI model, or pass Anthropic's own content blocks"
+        )
+    return part
+
+
+def _image_source(url: str) -> dict[str, str]:
+    if not url.startswith("data:"):
+        return {"type": "url", "url": url}
+    header, sep, data = url[5:].partition(",")
+    media_type, _, encoding = header.partition(";")
+    if not sep or encoding != "base64" or not media_type.startswith("image/"):
+        raise ConfigurationError(
+            f"an image data URL must look like data:image/png;base64,<data> (got {url[:40]!r}...)"
+        )
+    return {"type": "base64", "media_type": media_type, "data": data}
 
 
 def _tool_use_block(call: dict[str, Any]) -> dict[str, Any]:
