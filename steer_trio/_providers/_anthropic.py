@@ -28,10 +28,10 @@ from .._errors import (
     ProviderError,
     error_from_payload,
 )
-from .._events import StreamDelta, StreamDeltaEvent, StreamEvent
+from .._events import StreamDelta, StreamEvent
 from .._sse import ServerSentEvent
 from .._usage import Usage
-from ._base import ProviderRequest, RequestSpec
+from ._base import ParserBase, ProviderRequest, RequestSpec
 from ._decode import decode_object
 
 __all__ = [
@@ -330,7 +330,7 @@ def _tool_choice(choice: Any) -> dict[str, Any] | None:
 # -- parser ------------------------------------------------------------------------------
 
 
-class AnthropicParser:
+class AnthropicParser(ParserBase):
     """Sans-IO parser for Anthropic Messages streams.
 
     With ``json_tool_name`` (JSON mode, see :func:`json_tool_name_for`) that tool's input
@@ -339,20 +339,12 @@ class AnthropicParser:
     """
 
     def __init__(self, provider: str, model: str, *, json_tool_name: str | None = None) -> None:
-        self.provider = provider
-        self.model = model
-        self.response_id: str | None = None
-        self.done = False
-        self.finish_reasons: dict[int, str | None] = {}
-        self.raw_finish_reasons: dict[int, str | None] = {}
-        self.usage: Usage | None = None
-        #: The provider's usage fields as they stand (message_start, then each field
-        #: message_delta sends replacing the earlier value); None until it reports.
-        self.raw_usage: dict[str, Any] | None = None
+        # raw_usage holds the provider's usage fields as they stand: message_start's,
+        # then each field message_delta sends replacing the earlier value.
+        super().__init__(provider, model)
         #: False until message_delta: message_start's output count is preliminary.
         self.usage_final = False
         self.json_tool_name = json_tool_name
-        self._chunk_index = 0
         # content block index -> tool_call_index (or _JSON_BLOCK) for tool_use blocks;
         # the only blocks whose deltas need to know which block they belong to.
         self._tool_blocks: dict[int, int] = {}
@@ -508,17 +500,6 @@ class AnthropicParser:
             if text:
                 self._emit(out, StreamDelta(text))
         # citations_delta, compaction_delta and future delta types: nothing to stream.
-
-    def _emit(self, out: list[StreamEvent], delta: StreamDelta) -> None:
-        out.append(
-            StreamDeltaEvent(
-                provider=self.provider,
-                model=self.model,
-                delta=delta,
-                chunk_index=self._chunk_index,
-            )
-        )
-        self._chunk_index += 1
 
 
 def normalise_anthropic_usage(raw: dict[str, Any]) -> Usage:

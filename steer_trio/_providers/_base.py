@@ -12,11 +12,11 @@ from typing import Any, Protocol
 
 import attrs
 
-from .._events import StreamEvent
+from .._events import StreamDelta, StreamDeltaEvent, StreamEvent
 from .._sse import ServerSentEvent
 from .._usage import Usage
 
-__all__ = ["ProviderRequest", "RequestSpec", "WireParser"]
+__all__ = ["ParserBase", "ProviderRequest", "RequestSpec", "WireParser"]
 
 
 @attrs.define(slots=True, kw_only=True)
@@ -67,3 +67,30 @@ class WireParser(Protocol):
         ``StreamProtocolError`` for a payload that cannot be read.
         """
         ...
+
+
+class ParserBase:
+    """The state every wire parser keeps for the end of the stream, and delta emission."""
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.provider = provider
+        self.model = model
+        self.response_id: str | None = None
+        self.done = False
+        self.finish_reasons: dict[int, str | None] = {}
+        self.raw_finish_reasons: dict[int, str | None] = {}
+        self.usage: Usage | None = None
+        #: The provider's own usage payload, as it last stood.
+        self.raw_usage: dict[str, Any] | None = None
+        self._chunk_index = 0
+
+    def _emit(self, out: list[StreamEvent], delta: StreamDelta) -> None:
+        out.append(
+            StreamDeltaEvent(
+                provider=self.provider,
+                model=self.model,
+                delta=delta,
+                chunk_index=self._chunk_index,
+            )
+        )
+        self._chunk_index += 1

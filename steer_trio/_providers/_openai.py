@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from .._errors import error_from_payload
-from .._events import StreamDelta, StreamDeltaEvent, StreamEvent
+from .._events import StreamDelta, StreamEvent
 from .._sse import ServerSentEvent
 from .._usage import Usage
-from ._base import ProviderRequest, RequestSpec
+from ._base import ParserBase, ProviderRequest, RequestSpec
 from ._decode import decode_object
 
 __all__ = ["OpenAIChatParser", "build_openai_request"]
@@ -62,19 +62,11 @@ def _tool_to_openai(tool: dict[str, Any]) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
-class OpenAIChatParser:
+class OpenAIChatParser(ParserBase):
     """Sans-IO parser for ``chat.completion.chunk`` streams."""
 
     def __init__(self, provider: str, model: str) -> None:
-        self.provider = provider
-        self.model = model
-        self.response_id: str | None = None
-        self.done = False
-        self.finish_reasons: dict[int, str | None] = {}
-        self.raw_finish_reasons: dict[int, str | None] = {}
-        self.usage: Usage | None = None
-        self.raw_usage: dict[str, Any] | None = None
-        self._chunk_index = 0
+        super().__init__(provider, model)
 
     def feed(self, sse: ServerSentEvent, out: list[StreamEvent]) -> None:
         data = sse.data
@@ -173,17 +165,6 @@ class OpenAIChatParser:
         if reason:
             self.raw_finish_reasons[index] = reason
             self.finish_reasons[index] = _FINISH_MAP.get(reason, reason)
-
-    def _emit(self, out: list[StreamEvent], delta: StreamDelta) -> None:
-        out.append(
-            StreamDeltaEvent(
-                provider=self.provider,
-                model=self.model,
-                delta=delta,
-                chunk_index=self._chunk_index,
-            )
-        )
-        self._chunk_index += 1
 
 
 def normalise_openai_usage(raw: dict[str, Any]) -> Usage:
