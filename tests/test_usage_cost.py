@@ -85,6 +85,7 @@ async def test_offline_registration_preferred_for_cl100k() -> None:
 async def test_encoding_that_hangs_falls_back_once(
     monkeypatch: pytest.MonkeyPatch, autojump_clock: Any
 ) -> None:
+    warmed = dict(_tokens._cache)  # what the session warmed, put back below
     _tokens._reset_cache_for_tests()
     release = threading.Event()
 
@@ -103,7 +104,7 @@ async def test_encoding_that_hangs_falls_back_once(
     finally:
         release.set()
         _tokens._reset_cache_for_tests()
-        _tokens._cache["cl100k_base"] = OFFLINE  # as the session warmed it
+        _tokens._cache.update(warmed)
 
 
 # -- prices and cost --------------------------------------------------------------------

@@ -6,6 +6,7 @@ works afterwards, and that it cannot hang (autojump clock + fail_after)."""
 from __future__ import annotations
 
 import email.utils
+import time
 from typing import Any
 
 import httpx2
@@ -16,6 +17,7 @@ from steer_trio import (
     APIConnectionError,
     AuthenticationError,
     BadRequestError,
+    ConnectTimeout,
     DeadlineExceeded,
     FirstTokenTimeout,
     IdleTimeout,
@@ -250,11 +252,31 @@ async def test_429_retry_after(
         assert trio.current_time() - start == pytest.approx(delay, abs=0.05)
 
 
-async def test_429_retry_after_http_date(fake_provider: FakeProvider) -> None:
+async def test_429_retry_after_http_date(fake_provider: FakeProvider, autojump_clock: Any) -> None:
+    # An HTTP date is wall-clock time; the wait is slept on trio's (autojump) clock.
+    # The date has whole seconds, so the wait is 20 s minus the current fraction.
+    when = email.utils.formatdate(time.time() + 21, usegmt=True)
+    fake_provider.enqueue(
+        Scenario(fault=Fault("http_error", status=429, headers={"retry-after": when}, body="{}")),
+        Scenario(text=["done"]),
+    )
+    async with client(fake_provider) as c:
+        start = trio.current_time()
+        with trio.fail_after(600):
+            response = await c.stream_with_usage("x", model="gpt-4o")
+        assert response.get_text() == "done"
+        assert 19.0 <= trio.current_time() - start <= 21.5
+        assert len(fake_provider.requests) == 2
+
+
+def test_retry_after_http_date_parsing() -> None:
     from steer_trio._transport import parse_retry_after
 
     when = email.utils.formatdate(1_000_030, usegmt=True)
     assert parse_retry_after(httpx2.Headers({"retry-after": when}), now=1_000_000) == 30
+    past = email.utils.formatdate(999_000, usegmt=True)
+    assert parse_retry_after(httpx2.Headers({"retry-after": past}), now=1_000_000) == 0.0
+    assert parse_retry_after(httpx2.Headers({"retry-after": "soon"}), now=1_000_000) is None
 
 
 async def test_quota_429_not_retried(fake_provider: FakeProvider) -> None:
@@ -416,15 +438,37 @@ async def test_cancel_closes_connection_at_once(
 
 
 async def test_cancel_during_connect(autojump_clock: Any) -> None:
-    # A listener that never accepts: the connection hangs in the backlog / handshake.
-    c = SteerClient(api_keys={"openai": "k"}, base_urls={"openai": "http://10.255.255.1:9/v1"})
-    start = trio.current_time()
-    with trio.move_on_after(2):
-        await c.stream_with_usage(
-            "x", model="gpt-4o", streaming_options=StreamingOptions(max_retries=0)
-        )
-    assert trio.current_time() - start <= 2.5
-    await c.aclose()
+    # A local listener whose accept queue is full: the kernel drops further SYNs, so a
+    # new connection hangs in the TCP handshake (no dependence on outside networks).
+    listener = trio.socket.socket()
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    host, port = listener.getsockname()
+    filler = trio.socket.socket()
+    await filler.connect((host, port))  # takes the only place in the queue
+    c = SteerClient(api_keys={"openai": "k"}, base_urls={"openai": f"http://{host}:{port}/v1"})
+    try:
+        start = trio.current_time()
+        with trio.move_on_after(2) as scope:
+            await c.stream_with_usage(
+                "x",
+                model="gpt-4o",
+                streaming_options=StreamingOptions(max_retries=0, connection_timeout=30),
+            )
+        assert scope.cancelled_caught  # cancelled, not an error
+        assert trio.current_time() - start <= 2.5
+        # The same hang with a connection_timeout is a ConnectTimeout: the stall above
+        # was in the handshake, not after it.
+        with trio.fail_after(60), pytest.raises(ConnectTimeout):
+            await c.stream_with_usage(
+                "x",
+                model="gpt-4o",
+                streaming_options=StreamingOptions(max_retries=0, connection_timeout=1),
+            )
+    finally:
+        await c.aclose()
+        filler.close()
+        listener.close()
 
 
 async def test_callback_that_raises_stops_the_stream(fake_provider: FakeProvider) -> None:
