@@ -31,6 +31,7 @@ import trio
 from ._config import StreamingOptions
 from ._errors import ConfigurationError
 from ._events import StreamEvent
+from ._groups import unwrap_group
 from ._pipeline import Callbacks, Pipeline
 from ._providers._anthropic import AnthropicParser, build_anthropic_request, json_tool_name_for
 from ._providers._base import ProviderRequest, RequestSpec, WireParser
@@ -46,24 +47,6 @@ _DEFAULT_OPTIONS = StreamingOptions()
 #: shielded so it happens, and bounded so it cannot hold the cancellation up.
 _CLEANUP_SECONDS = 2.0
 _SPEC_FIELDS = ("max_tokens", "temperature", "top_p", "stop", "n", "response_format")
-
-
-def _unwrap_group(group: BaseExceptionGroup[Any]) -> BaseException:
-    """The one exception a caller should see from a nursery we opened."""
-    leaves: list[BaseException] = []
-
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        else:
-            leaves.append(exc)
-
-    walk(group)
-    for leaf in leaves:
-        if not isinstance(leaf, trio.Cancelled):
-            return leaf
-    return leaves[0] if leaves else group
 
 
 @attrs.define(slots=True)
@@ -492,7 +475,7 @@ class TextStream:
             # The nursery must wait for the provider task, whose cleanup is shielded.
             return bool(await manager.__aexit__(exc_type, exc, tb))  # noqa: ASYNC102
         except BaseExceptionGroup as group:
-            raise _unwrap_group(group) from None
+            raise unwrap_group(group) from None
 
     async def _produce(self, send: trio.MemorySendChannel[Any]) -> None:
         """Provider task: network reads to parsed batches; errors travel as items."""
@@ -607,7 +590,7 @@ async def _run_to_completion(exchange: Exchange, pipeline: Pipeline) -> Streamin
                     await pipeline.fail(exc, exchange.parser, exchange.timing())
                 raise
     except BaseExceptionGroup as group:
-        raise (failure or _unwrap_group(group)) from None
+        raise (failure or unwrap_group(group)) from None
     finally:
         await exchange.aclose()
     if failure is not None:

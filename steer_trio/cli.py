@@ -2,7 +2,8 @@
 
 Exit codes (for scripts): 0 success; 1 the provider or the stream failed (the partial
 text is still printed); 2 bad command line; 3 configuration (unknown model, missing
-key); 130 interrupted by Ctrl-C.
+key); 130 interrupted by Ctrl-C; 141 stdout was closed early (piped into ``head``,
+say): the stream is stopped and its connection closed, quietly.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ EXIT_STREAM_FAILED = 1
 EXIT_USAGE = 2
 EXIT_CONFIG = 3
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports it
 
 _KEY_DEFAULTS = (
     ("OPENAI_API_KEY", "gpt-4o-mini"),
@@ -83,17 +85,24 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "models":
-        return _models()
     if args.command == "fake-server":
         from .testing.__main__ import main as fake_main
 
         return fake_main(["--host", args.host, "--port", str(args.port)])
     try:
+        if args.command == "models":
+            return _models()
         return trio.run(_stream, args)
     except KeyboardInterrupt:
         print("\n[interrupted]", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away. The stream was already stopped (the error left the
+        # `async for`, which closed the connection); make the interpreter's own final
+        # flush of stdout quiet too, as the Python docs advise.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 def _models() -> int:

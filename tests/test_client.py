@@ -292,3 +292,14 @@ async def test_generate_errors_are_typed(fake_provider: FakeProvider) -> None:
                 await client.generate("q", model="gpt-4o", **{name: print})
         # Neither was sent: the only request is the 401 above.
         assert len(fake_provider.requests) == 1
+
+
+async def test_open_fake_provider_raises_the_blocks_own_exception() -> None:
+    from steer_trio.testing import open_fake_provider
+
+    class Mine(Exception):
+        pass
+
+    with pytest.raises(Mine):  # the exception itself, not an ExceptionGroup around it
+        async with open_fake_provider():
+            raise Mine

@@ -21,6 +21,7 @@ import attrs
 import h11
 import trio
 
+from .._groups import unwrap_group
 from . import _wire
 from ._scenario import Replay, Scenario
 
@@ -452,12 +453,16 @@ async def open_fake_provider(
 ) -> AsyncIterator[FakeProvider]:
     """Serve in the background for the duration of the ``async with`` block."""
     provider = FakeProvider(host, port, dialect=dialect, story_delay=story_delay)
-    async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(
-            functools.partial(trio.serve_tcp, provider._handle, port, host=host)
-        )
-        provider.port = listeners[0].socket.getsockname()[1]
-        try:
-            yield provider
-        finally:
-            nursery.cancel_scope.cancel()
+    try:
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(
+                functools.partial(trio.serve_tcp, provider._handle, port, host=host)
+            )
+            provider.port = listeners[0].socket.getsockname()[1]
+            try:
+                yield provider
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The block's own exception, as the caller raised it: not wrapped in a group.
+        raise unwrap_group(group) from None
