@@ -418,11 +418,15 @@ class TextStream:
             try:
                 await exchange.open()
                 await pipeline.start(exchange.request_id)
+                plain = pipeline.plain
                 while True:
                     batch = await exchange.read_batch()
                     if batch is None:
                         break
-                    await pipeline.handle(batch, texts)
+                    if plain:
+                        pipeline.handle_plain(batch, texts)
+                    else:
+                        await pipeline.handle(batch, texts)
                     if texts:
                         for text in texts:
                             yield text

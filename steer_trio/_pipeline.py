@@ -155,17 +155,22 @@ class Pipeline:
         if event is not None and self.callbacks.on_start is not None:
             await self.callbacks.on_start(event)
 
+    def handle_plain(self, events: list[StreamEvent], texts: list[str] | None) -> None:
+        """``handle`` when ``plain``: nothing to await, so no coroutine per batch."""
+        builder = self.builder
+        for item in events:
+            if isinstance(item, StreamDeltaEvent):
+                builder.add(item)
+                delta = item.delta
+                if texts is not None and delta.kind == "text" and delta.choice_index == 0:
+                    texts.append(delta.value)
+
     async def handle(self, events: list[StreamEvent], texts: list[str] | None) -> None:
         """Process one batch; append the answer-text pieces to ``texts`` if given."""
-        builder = self.builder
         if self.plain:
-            for item in events:
-                if isinstance(item, StreamDeltaEvent):
-                    builder.add(item)
-                    delta = item.delta
-                    if texts is not None and delta.kind == "text" and delta.choice_index == 0:
-                        texts.append(delta.value)
+            self.handle_plain(events, texts)
             return
+        builder = self.builder
         run = self.run if self._process_deltas else None
         on_delta = self.callbacks.on_delta
         on_delta_sync = self.callbacks.on_delta_sync

@@ -303,3 +303,33 @@ async def test_open_fake_provider_raises_the_blocks_own_exception() -> None:
     with pytest.raises(Mine):  # the exception itself, not an ExceptionGroup around it
         async with open_fake_provider():
             raise Mine
+
+
+async def test_streams_ask_for_no_compression_and_survive_it_anyway() -> None:
+    import gzip
+
+    body = (
+        b'data: {"id":"c","model":"gpt-4o",'
+        b'"choices":[{"index":0,"delta":{"content":"Zipped "}}]}\n\n'
+        b'data: {"id":"c","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"text"},'
+        b'"finish_reason":"stop"}]}\n\n'
+        b"data: [DONE]\n\n"
+    )
+    seen: list[str | None] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request.headers.get("accept-encoding"))
+        # A proxy that compresses whatever it is asked: the SDK must still read it.
+        return httpx2.Response(
+            200,
+            headers={"content-type": "text/event-stream", "content-encoding": "gzip"},
+            content=gzip.compress(body),
+        )
+
+    http = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+    client = SteerClient(api_keys={"openai": "k"}, http_client=http)
+    chunks = [chunk async for chunk in client.stream("x", model="gpt-4o")]
+    response = await client.stream_with_usage("x", model="gpt-4o")
+    assert "".join(chunks) == response.get_text() == "Zipped text"
+    assert seen == ["identity", "identity"]
+    await http.aclose()
