@@ -1,6 +1,6 @@
 """Usage counting, the event processor, cancellation and backpressure, measured.
 
-    python benchmarks/bench_pipeline.py [--rounds 5]
+    python benchmarks/bench_pipeline.py [--rounds 9]
 
 Ratios are against baselines measured in the same run (shared, noisy machines):
 * stream_with_usage() with the provider's usage, and with local tiktoken counting (a
@@ -77,7 +77,14 @@ async def throughput(base: str, rounds: int) -> dict[str, float]:
         for _ in range(rounds):
             for key, fn in cases.items():
                 results[key].append(await cpu_per_event(fn, N_EVENTS))
-    return {k: statistics.median(v) for k, v in results.items()}
+    # Each case against the right reference of the same round (drift cancels out).
+    reference = {"plain": "raw", "tiktoken": "raw", "processor": "plain"}
+    summary = {k: statistics.median(v) for k, v in results.items()}
+    for key, ref in reference.items():
+        ratios = [v / r for v, r in zip(results[key], results[ref], strict=True)]
+        summary[f"{key}_ratio"] = statistics.median(ratios)
+        summary[f"{key}_low"], summary[f"{key}_high"] = min(ratios), max(ratios)
+    return summary
 
 
 async def cancel_to_close(trials: int) -> list[float]:
@@ -136,7 +143,7 @@ async def slow_callback(deltas: int, delay: float) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
     proc, base = start_server()
     try:
@@ -145,13 +152,20 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=10)
     raw = t["raw"]
-    print(f"Client CPU per event, {N_EVENTS} deltas, median of {args.rounds} rounds")
+    print(
+        f"Client CPU per event, {N_EVENTS} deltas, {args.rounds} interleaved rounds: median"
+        " us/event, and the median (min-max) of each round's ratio within that round"
+    )
     print(f"  raw httpx2 + aiter_lines + json.loads        {raw:7.2f} us  1.00x")
+
+    def ratio(key: str) -> str:
+        return f"{t[key + '_ratio']:.2f}x ({t[key + '_low']:.2f}-{t[key + '_high']:.2f})"
+
     for key, label in (("plain", "provider usage"), ("tiktoken", "local tiktoken count")):
-        print(f"  stream_with_usage(), {label:<24}{t[key]:7.2f} us  {t[key] / raw:.2f}x")
+        print(f"  stream_with_usage(), {label:<24}{t[key]:7.2f} us  {ratio(key)} of raw")
     print(
         f"  + processor (correlation, timestamps, metrics) {t['processor']:5.2f} us  "
-        f"{t['processor'] / t['plain']:.2f}x the plain stream_with_usage()"
+        f"{ratio('processor')} of the plain stream_with_usage()"
     )
     gaps = trio.run(cancel_to_close, 20)
     print(

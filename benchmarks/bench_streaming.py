@@ -3,7 +3,7 @@
 Every figure is printed next to a baseline measured in the same run, as a ratio:
 these machines are shared and noisy, so absolute times mean little.
 
-    python benchmarks/bench_streaming.py [--rounds 5] [--quick]
+    python benchmarks/bench_streaming.py [--rounds 9]
 """
 
 from __future__ import annotations
@@ -151,7 +151,18 @@ async def per_event(base: str, rounds: int) -> dict[str, dict[str, float]]:
     return {
         "cpu": {k: statistics.median(v) for k, v in results.items()},
         "wall": {k: statistics.median(v) for k, v in walls.items()},
+        # Each round's ratio to the baseline of the same round: drift between rounds
+        # (a shared, noisy machine) cancels out of these.
+        "ratio": {k: statistics.median(round_ratios(v, results["a"])) for k, v in results.items()},
+        "spread": {
+            k: (min(round_ratios(v, results["a"])), max(round_ratios(v, results["a"])))
+            for k, v in results.items()
+        },
     }
+
+
+def round_ratios(values: list[float], baseline: list[float]) -> list[float]:
+    return [v / b for v, b in zip(values, baseline, strict=True)]
 
 
 async def concurrent_wall(base: str, which: str, streams: int) -> float:
@@ -193,43 +204,52 @@ def child_concurrent(base: str, which: str, streams: int) -> None:
 
 
 def child_ttft(base: str, which: str, warm_runs: int) -> None:
-    async def first_delta(fn: Callable[[], Any]) -> float:
+    """Time from the call to the first delta in hand; and, apart, to the end of the
+    block that released the connection (teardown included)."""
+
+    async def measure(fn: Callable[[], Awaitable[float]]) -> tuple[float, float]:
         start = time.perf_counter()
-        await fn()
-        return time.perf_counter() - start
+        first = await fn()
+        return first - start, time.perf_counter() - start
 
     async def main() -> dict[str, float]:
         holder: dict[str, Any] = {}
-        if which == "a":
+        body = {"model": "bench-ttft", "messages": [{"role": "user", "content": "go"}]}
 
-            async def one() -> None:
-                body = {
-                    "model": "bench-ttft",
-                    "messages": [{"role": "user", "content": "go"}],
-                    "stream": True,
-                }
-                url = f"{base}/v1/chat/completions"
-                async with holder["http"].stream("POST", url, json=body) as r:
-                    async for line in r.aiter_lines():
-                        if line.startswith("data: ") and "content" in line:
-                            return
-        else:
+        async def raw() -> float:
+            url = f"{base}/v1/chat/completions"
+            async with holder["http"].stream("POST", url, json={**body, "stream": True}) as r:
+                async for line in r.aiter_lines():
+                    if line.startswith("data: ") and "content" in line:
+                        return time.perf_counter()
+            raise AssertionError("no delta")
 
-            async def one() -> None:
-                client = holder["client"]
-                async with client.stream("go", model="bench-ttft", provider="openai") as chunks:
-                    async for _ in chunks:
-                        return
+        async def steer_with() -> float:
+            client = holder["client"]
+            async with client.stream("go", model="bench-ttft", provider="openai") as chunks:
+                async for _ in chunks:
+                    return time.perf_counter()
+            raise AssertionError("no delta")
 
+        async def steer_for() -> float:
+            async for _ in holder["client"].stream("go", model="bench-ttft", provider="openai"):
+                return time.perf_counter()
+            raise AssertionError("no delta")
+
+        one = {"a": raw, "b": steer_with, "b2": steer_for}[which]
         # Cold: the first request on a new pool (a new TCP connection), for both sides;
         # building the pools (the TLS context) is done before the clock starts.
         if which == "a":
             holder["http"] = httpx2.AsyncClient(timeout=None)
         else:
             holder["client"] = await make_steer(base).__aenter__()
-        cold = await first_delta(one)
-        warm = [await first_delta(one) for _ in range(warm_runs)]
-        return {"cold": cold, "warm": statistics.median(warm)}
+        cold, _ = await measure(one)
+        warm = [await measure(one) for _ in range(warm_runs)]
+        return {
+            "cold": cold,
+            "warm": statistics.median(w[0] for w in warm),
+            "warm_total": statistics.median(w[1] for w in warm),
+        }
 
     print(json.dumps(trio.run(main)))
 
@@ -249,7 +269,7 @@ def import_time(stmt: str, runs: int = 7) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--streams", type=int, default=200)
     parser.add_argument("--child", nargs="*")
     args = parser.parse_args()
@@ -266,10 +286,11 @@ def main() -> None:
         print(f"fake provider at {base} (own process); python {sys.version.split()[0]}\n")
         measured = trio.run(per_event, base, args.rounds)
         per, wall = measured["cpu"], measured["wall"]
-        a = per["a"]
+        ratio, spread = measured["ratio"], measured["spread"]
         print(
-            f"Per-event client CPU cost, {N_EVENTS} deltas, median of {args.rounds} "
-            "interleaved rounds (wall time per event in brackets)"
+            f"Per-event client CPU cost, {N_EVENTS} deltas, {args.rounds} interleaved rounds:"
+            " median us/event, and the median (min-max) of each round's ratio to that"
+            " round's baseline"
         )
         labels = {
             "a": "(a) raw httpx2 + aiter_lines + json.loads",
@@ -278,11 +299,15 @@ def main() -> None:
             "d": "(d) official openai SDK under trio",
         }
         for key, label in labels.items():
+            low, high = spread[key]
             print(
-                f"  {label:<48} {per[key]:7.2f} us/event  {per[key] / a:5.2f}x baseline"
-                f"  [wall {wall[key]:6.2f} us, {wall[key] / wall['a']:4.2f}x]"
+                f"  {label:<48} {per[key]:7.2f} us/event  {ratio[key]:5.2f}x baseline"
+                f" ({low:.2f}-{high:.2f})  [wall {wall[key]:6.2f} us]"
             )
-        print(f"  (d)/(b) = {per['d'] / per['b']:.2f}x   (d)/(c) = {per['d'] / per['c']:.2f}x\n")
+        print(
+            f"  (d)/(b) = {ratio['d'] / ratio['b']:.2f}x   "
+            f"(d)/(c) = {ratio['d'] / ratio['c']:.2f}x\n"
+        )
 
         print(f"{args.streams} concurrent streams x 500 deltas, 2 ms apart (separate processes)")
         conc = {w: run_child(["--child", "concurrent", base, w, str(args.streams)]) for w in "ab"}
@@ -295,21 +320,28 @@ def main() -> None:
                 f"max RSS {c['max_rss_kb'] / 1024:.0f} MB"
             )
         print()
-        print("Time to first delta (fresh process: cold = first request incl. connect)")
-        # Alternate fresh processes (a, b, a, b, ...) so drift on a shared machine hits
-        # both sides alike; report the median of each side's per-process medians.
-        runs: dict[str, list[dict[str, float]]] = {"a": [], "b": []}
-        for _ in range(3):
-            for w in "ab":
-                runs[w].append(run_child(["--child", "ttft", base, w, "200"]))
-        tt = {
-            w: {k: statistics.median(r[k] for r in runs[w]) for k in ("cold", "warm")}
-            for w in "ab"
+        print("Time to first delta (fresh processes; cold = first request incl. connect)")
+        # Alternate fresh processes (a, b, b2, a, ...) so drift on a shared machine hits
+        # every side alike; report the median of each side's per-process medians.
+        sides = {
+            "a": "raw httpx2",
+            "b": "steer_trio async with stream()",
+            "b2": "steer_trio async for stream()",
         }
-        for w, label in (("a", "raw httpx2"), ("b", "steer_trio")):
+        runs: dict[str, list[dict[str, float]]] = {w: [] for w in sides}
+        for _ in range(3):
+            for w in sides:
+                runs[w].append(run_child(["--child", "ttft", base, w, "200"]))
+        keys = ("cold", "warm", "warm_total")
+        tt = {w: {k: statistics.median(r[k] for r in runs[w]) for k in keys} for w in sides}
+        for w, label in sides.items():
             t = tt[w]
-            print(f"  {label:<12} cold {t['cold'] * 1e3:6.2f} ms   warm {t['warm'] * 1e3:6.3f} ms")
-        print(f"  warm difference: {(tt['b']['warm'] - tt['a']['warm']) * 1e3:+.3f} ms\n")
+            diff = "" if w == "a" else f"  ({(t['warm'] - tt['a']['warm']) * 1e3:+.3f} ms)"
+            print(
+                f"  {label:<31} cold {t['cold'] * 1e3:6.2f} ms   warm {t['warm'] * 1e3:6.3f} ms"
+                f"{diff}   call to released {t['warm_total'] * 1e3:6.3f} ms"
+            )
+        print()
 
         deps = import_time("import trio, httpx2, attrs")
         ours = import_time("import steer_trio")
