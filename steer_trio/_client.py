@@ -178,6 +178,10 @@ class SteerClient:
                 f"{type(streaming_options).__name__}"
             )
         options = streaming_options or self._options
+        if not isinstance(model, str) or not model.strip():
+            raise ConfigurationError(
+                f"model must be a non-empty string, e.g. model='gpt-4o-mini'; got {model!r}"
+            )
         target = resolve_model(
             model,
             provider=provider or (None if "/" in model else self._default_provider),
@@ -194,7 +198,7 @@ class SteerClient:
             model=target.model,
             messages=messages,
             stream=stream,
-            tools=[dict(t) for t in tools] if tools else None,
+            tools=_tools(tools),
             tool_choice=tool_choice,
             extra=params,
             **fields,
@@ -648,6 +652,11 @@ def _messages(prompt: Any, system: str | None) -> list[dict[str, Any]]:
                 raise ConfigurationError(
                     f"message {position} must be a dict with 'role' and 'content', got {message!r}"
                 )
+            if message["role"] not in _ROLES:
+                raise ConfigurationError(
+                    f"message {position} has role {message['role']!r}; use one of "
+                    f"{', '.join(sorted(_ROLES))}"
+                )
             messages.append(dict(message))
     else:
         raise ConfigurationError(
@@ -657,6 +666,39 @@ def _messages(prompt: Any, system: str | None) -> list[dict[str, Any]]:
     if system is not None:
         messages.insert(0, {"role": "system", "content": system})
     return messages
+
+
+#: Chat roles every provider adapter knows how to send.
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+
+#: Inclusive ranges the providers accept (Anthropic's temperature stops at 1; the
+#: provider says so itself, with a BadRequestError).
+_RANGES = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0)}
+
+
+def _tools(tools: Any) -> list[dict[str, Any]] | None:
+    """Copies of the tool definitions, each checked for a name."""
+    if not tools:
+        return None
+    if isinstance(tools, Mapping) or not isinstance(tools, Sequence):
+        raise ConfigurationError(
+            "tools must be a list of tool definitions, e.g. [{'name': 'get_weather', "
+            "'description': '...', 'parameters': {...JSON schema...}}]"
+        )
+    out = []
+    for position, tool in enumerate(tools):
+        if not isinstance(tool, Mapping):
+            raise ConfigurationError(f"tool {position} must be a dict, got {tool!r}")
+        inner = tool.get("function") or tool.get("custom")  # OpenAI's wrapped shapes
+        name = inner.get("name") if isinstance(inner, Mapping) else tool.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(
+                f"tool {position} has no name: give {{'name': ..., 'description': ..., "
+                f"'parameters': {{...}}}} (or OpenAI's {{'type': 'function', "
+                f"'function': {{'name': ...}}}}); got {dict(tool)!r}"
+            )
+        out.append(dict(tool))
+    return out
 
 
 def _validate_params(fields: dict[str, Any]) -> None:
@@ -673,6 +715,9 @@ def _validate_params(fields: dict[str, Any]) -> None:
             or not math.isfinite(value)
         ):
             raise ConfigurationError(f"{name} must be a number, got {value!r}")
+        if value is not None and not _RANGES[name][0] <= value <= _RANGES[name][1]:
+            low, high = _RANGES[name]
+            raise ConfigurationError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
     n = fields.get("n")
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
         raise ConfigurationError(f"n must be an integer >= 1, got {n!r}")

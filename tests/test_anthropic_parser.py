@@ -959,3 +959,9 @@ def test_json_mode_with_extended_thinking_is_refused_before_sending() -> None:
         response_format={"type": "json_object"}, extra={"thinking": {"type": "disabled"}}
     )
     assert build_anthropic_request(disabled, "k").json["tool_choice"]["type"] == "tool"
+
+
+def test_openai_custom_tools_are_refused_for_anthropic() -> None:
+    tool = {"type": "custom", "custom": {"name": "grammar", "format": {"type": "text"}}}
+    with pytest.raises(ConfigurationError, match="'grammar' is an OpenAI custom"):
+        build_anthropic_request(spec(tools=[tool]), "k")

@@ -202,6 +202,28 @@ async def test_bad_input_fails_before_any_request(fake_provider: FakeProvider) -
             await client.stream_with_usage(42, model="gpt-4o")  # type: ignore[arg-type]
         with pytest.raises(ConfigurationError, match="streaming_options"):
             await client.stream_with_usage("hi", model="gpt-4o", streaming_options={})  # type: ignore[arg-type]
+        bad_calls: list[tuple[dict[str, Any], str]] = [
+            ({"model": None}, "model must be a non-empty string"),
+            ({"prompt": [{"role": "wizard", "content": "x"}]}, "role 'wizard'"),
+            ({"tools": [{"description": "no name"}]}, "tool 0 has no name"),
+            ({"tools": {"name": "f"}}, "tools must be a list"),
+            ({"top_p": 2}, "top_p must be between 0 and 1"),
+            ({"temperature": -0.5}, "temperature must be between 0 and 2"),
+        ]
+        for changes, message in bad_calls:
+            call: dict[str, Any] = {"prompt": "hi", "model": "gpt-4o", **changes}
+            with pytest.raises(ConfigurationError, match=message):
+                await client.stream_with_usage(call.pop("prompt"), **call)
+        # Tool shapes that are all fine: neutral, OpenAI function, OpenAI custom.
+        client.stream(
+            "hi",
+            model="gpt-4o",
+            tools=[
+                {"name": "a", "parameters": {"type": "object"}},
+                {"type": "function", "function": {"name": "b"}},
+                {"type": "custom", "custom": {"name": "c"}},
+            ],
+        )
     with pytest.raises(MissingAPIKeyError, match="OPENAI_API_KEY"):
         SteerClient(env={}).stream("hi", model="gpt-4o")
     assert fake_provider.requests == []

@@ -293,6 +293,11 @@ def _tool_to_anthropic(tool: dict[str, Any]) -> dict[str, Any]:
     """Accept our neutral shape (name, description, parameters), OpenAI's, or Anthropic's."""
     if tool.get("type") == "function" and "function" in tool:
         tool = tool["function"]
+    elif isinstance(tool.get("custom"), dict):
+        raise ConfigurationError(
+            f"tool {tool['custom'].get('name')!r} is an OpenAI custom (free-form) tool, which "
+            "Anthropic does not have: define it with a JSON schema of its parameters"
+        )
     elif "input_schema" in tool or tool.get("type") not in (None, "function", "custom"):
         # Anthropic's own shape, or a server tool such as {"type": "web_search_20250305"}.
         return tool

@@ -53,8 +53,8 @@ def build_openai_request(spec: RequestSpec, api_key: str | None) -> ProviderRequ
 
 def _tool_to_openai(tool: dict[str, Any]) -> dict[str, Any]:
     """Accept our neutral shape (name, description, parameters) or OpenAI's own."""
-    if tool.get("type") == "function" and "function" in tool:
-        return tool
+    if tool.get("type") not in (None, "function") or "function" in tool:
+        return tool  # OpenAI's own shape ({"type": "function" | "custom", ...}): as is
     function: dict[str, Any] = {"name": tool["name"]}
     if tool.get("description"):
         function["description"] = tool["description"]
