@@ -32,7 +32,7 @@ from ._config import StreamingOptions
 from ._errors import ConfigurationError
 from ._events import StreamEvent
 from ._groups import unwrap_group
-from ._pipeline import Callbacks, Pipeline
+from ._pipeline import CALLBACK_NAMES, Callbacks, Pipeline
 from ._providers._anthropic import AnthropicParser, build_anthropic_request, json_tool_name_for
 from ._providers._base import ProviderRequest, RequestSpec, WireParser
 from ._providers._openai import OpenAIChatParser, build_openai_request
@@ -336,15 +336,7 @@ class SteerClient:
         Same response, usage, cost, retries, timeouts and errors as the streaming calls;
         no callbacks (nothing arrives in pieces). A deadline or cancellation abandons the
         request and closes its connection."""
-        for name in (
-            "on_start",
-            "on_delta",
-            "on_usage",
-            "on_complete",
-            "on_error",
-            "on_json",
-            "on_tool_call",
-        ):
+        for name in CALLBACK_NAMES:
             if name in params:
                 raise ConfigurationError(
                     f"generate() takes no {name}; use stream_with_usage() for callbacks"

@@ -33,13 +33,13 @@ from ._response import ResponseBuilder, StreamingResponse
 from ._toolcalls import ToolCallAssembler
 from ._usage import Usage
 
-__all__ = ["Callbacks", "Pipeline"]
+__all__ = ["CALLBACK_NAMES", "Callbacks", "Pipeline"]
 
 Callback = Callable[[Any], Any]
 
 
 AsyncCallback = Callable[[Any], Awaitable[None]]
-_NAMES = (
+CALLBACK_NAMES = (
     "on_start",
     "on_delta",
     "on_usage",
@@ -53,14 +53,14 @@ _NAMES = (
 class Callbacks:
     """The user's callbacks, each sync or async, resolved once per request."""
 
-    __slots__ = (*_NAMES, "on_delta_sync")
+    __slots__ = (*CALLBACK_NAMES, "on_delta_sync")
 
     def __init__(self, **callbacks: Callback | None) -> None:
-        unknown = set(callbacks) - set(_NAMES)
+        unknown = set(callbacks) - set(CALLBACK_NAMES)
         if unknown:
             raise TypeError(f"unknown callback(s) {sorted(unknown)}")
         adapted: dict[str, AsyncCallback | None] = {}
-        for name in _NAMES:
+        for name in CALLBACK_NAMES:
             cb = callbacks.get(name)
             if cb is not None and not callable(cb):
                 from ._errors import ConfigurationError
