@@ -148,21 +148,17 @@ async def per_event(base: str, rounds: int) -> dict[str, dict[str, float]]:
                 walls[key].append(wall / n * 1e6)
         await steer.aclose()
         await oai.close()
+    # Each round's ratio to the baseline of the same round: drift between rounds
+    # (a shared, noisy machine) cancels out of these.
+    ratios = {
+        k: [v / b for v, b in zip(vs, results["a"], strict=True)] for k, vs in results.items()
+    }
     return {
         "cpu": {k: statistics.median(v) for k, v in results.items()},
         "wall": {k: statistics.median(v) for k, v in walls.items()},
-        # Each round's ratio to the baseline of the same round: drift between rounds
-        # (a shared, noisy machine) cancels out of these.
-        "ratio": {k: statistics.median(round_ratios(v, results["a"])) for k, v in results.items()},
-        "spread": {
-            k: (min(round_ratios(v, results["a"])), max(round_ratios(v, results["a"])))
-            for k, v in results.items()
-        },
+        "ratio": {k: statistics.median(r) for k, r in ratios.items()},
+        "spread": {k: (min(r), max(r)) for k, r in ratios.items()},
     }
-
-
-def round_ratios(values: list[float], baseline: list[float]) -> list[float]:
-    return [v / b for v, b in zip(values, baseline, strict=True)]
 
 
 async def concurrent_wall(base: str, which: str, streams: int) -> float:

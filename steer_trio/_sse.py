@@ -89,6 +89,15 @@ _set_id = ServerSentEvent.__dict__["id"].__set__
 _set_retry = ServerSentEvent.__dict__["retry"].__set__
 
 
+def _make_event(name: str, data: str, last_id: str | None, retry: int | None) -> ServerSentEvent:
+    event = _new(ServerSentEvent)
+    _set_event(event, name)
+    _set_data(event, data)
+    _set_id(event, last_id)
+    _set_retry(event, retry)
+    return event
+
+
 class SSEDecoder:
     """Incremental event-stream decoder. Feed it bytes split anywhere; no I/O."""
 
@@ -151,12 +160,8 @@ class SSEDecoder:
                 # The most common chunk of all: exactly one ``data: {...}`` event.
                 body = chunk[6:-2]
                 if 10 not in body and 13 not in body and len(body) + 6 <= self.max_event_bytes:
-                    event = _new(ServerSentEvent)
-                    _set_event(event, "message")
-                    _set_data(event, body.decode("utf-8", "replace"))
-                    _set_id(event, self.last_event_id)
-                    _set_retry(event, None)
-                    return [event]
+                    data = body.decode("utf-8", "replace")
+                    return [_make_event("message", data, self.last_event_id, None)]
             elif chunk[:7] == b"event: ":
                 # Anthropic's shape: exactly one ``event: name`` + ``data: {...}`` event.
                 eol = chunk.find(b"\n", 7)
@@ -167,12 +172,9 @@ class SSEDecoder:
                         and 13 not in chunk
                         and len(chunk) - 3 <= self.max_event_bytes
                     ):
-                        event = _new(ServerSentEvent)
-                        _set_event(event, chunk[7:eol].decode("utf-8", "replace") or "message")
-                        _set_data(event, body.decode("utf-8", "replace"))
-                        _set_id(event, self.last_event_id)
-                        _set_retry(event, None)
-                        return [event]
+                        name = chunk[7:eol].decode("utf-8", "replace") or "message"
+                        data = body.decode("utf-8", "replace")
+                        return [_make_event(name, data, self.last_event_id, None)]
             else:
                 return self._feed(chunk)  # a shape _feed_simple would give up on at once
             if 13 not in chunk:
@@ -204,12 +206,7 @@ class SSEDecoder:
                 break
             if 10 in body or len(part) > limit:
                 break
-            event = _new(ServerSentEvent)
-            _set_event(event, name)
-            _set_data(event, body.decode("utf-8", "replace"))
-            _set_id(event, last_id)
-            _set_retry(event, None)
-            out.append(event)
+            out.append(_make_event(name, body.decode("utf-8", "replace"), last_id, None))
             done += len(part) + 2
         else:
             return out
@@ -299,16 +296,16 @@ class SSEDecoder:
             if not line:
                 # A blank line dispatches the event, if any data line was seen.
                 if data:
-                    event = _new(ServerSentEvent)
                     name = self._event
-                    _set_event(event, name.decode("utf-8", "replace") if name else "message")
-                    _set_data(
-                        event,
-                        (b"\n".join(data) if len(data) > 1 else data[0]).decode("utf-8", "replace"),
+                    joined = b"\n".join(data) if len(data) > 1 else data[0]
+                    out.append(
+                        _make_event(
+                            name.decode("utf-8", "replace") if name else "message",
+                            joined.decode("utf-8", "replace"),
+                            self.last_event_id,
+                            self._retry,
+                        )
                     )
-                    _set_id(event, self.last_event_id)
-                    _set_retry(event, self._retry)
-                    out.append(event)
                     data = self._data = []
                 if event_bytes:
                     # Reset the event type and retry (set only by lines counted in

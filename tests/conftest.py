@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from steer_trio import StreamDeltaEvent
+
 # The fake-provider fixtures come from the steer_trio pytest plugin (an entry point).
 
 #: ../shared/fixtures beside the repository (CI clones it there), or STEER_TRIO_FIXTURES.
@@ -95,3 +97,29 @@ def _load_within(name: str, *, seconds: float) -> Any:
     worker.start()
     worker.join(seconds)
     return found[0] if found else None
+
+
+def assemble(deltas: list[StreamDeltaEvent]) -> dict[str, Any]:
+    """Text, reasoning, signatures and tool calls, rebuilt from the deltas alone."""
+    calls: dict[int, dict[str, Any]] = {}
+    for event in deltas:
+        d = event.delta
+        if d.kind != "tool_call":
+            continue
+        assert d.tool_call_index is not None
+        call = calls.setdefault(d.tool_call_index, {"id": None, "name": None, "arguments": ""})
+        if d.tool_call_id is not None:
+            assert call["id"] is None and call["arguments"] == ""  # id/name come first
+            call["id"], call["name"] = d.tool_call_id, d.tool_name
+        call["arguments"] += d.value
+    assert sorted(calls) == list(range(len(calls)))  # numbered 0.. in order
+    return {
+        "text": "".join(e.delta.get_text() for e in deltas),
+        "reasoning": "".join(
+            e.delta.value
+            for e in deltas
+            if e.delta.kind == "reasoning" and not e.delta.is_signature
+        ),
+        "signatures": [e.delta.value for e in deltas if e.delta.is_signature],
+        "tools": [calls[index] for index in sorted(calls)],
+    }

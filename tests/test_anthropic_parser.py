@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, assemble
 
 from steer_trio._errors import (
     BadRequestError,
@@ -165,32 +165,6 @@ def run(
 def random_cuts(size: int, seed: int) -> list[int]:
     rng = random.Random(seed)
     return rng.sample(range(1, size), min(size - 1, rng.randint(1, 80)))
-
-
-def assemble(deltas: list[StreamDeltaEvent]) -> dict[str, Any]:
-    """Text, reasoning, signatures and tool calls, rebuilt from the deltas alone."""
-    calls: dict[int, dict[str, Any]] = {}
-    for event in deltas:
-        d = event.delta
-        if d.kind != "tool_call":
-            continue
-        assert d.tool_call_index is not None
-        call = calls.setdefault(d.tool_call_index, {"id": None, "name": None, "arguments": ""})
-        if d.tool_call_id is not None:
-            assert call["id"] is None and call["arguments"] == ""  # id/name come first
-            call["id"], call["name"] = d.tool_call_id, d.tool_name
-        call["arguments"] += d.value
-    assert sorted(calls) == list(range(len(calls)))  # numbered 0.. in order
-    return {
-        "text": "".join(e.delta.get_text() for e in deltas),
-        "reasoning": "".join(
-            e.delta.value
-            for e in deltas
-            if e.delta.kind == "reasoning" and not e.delta.is_signature
-        ),
-        "signatures": [e.delta.value for e in deltas if e.delta.is_signature],
-        "tools": [calls[index] for index in sorted(calls)],
-    }
 
 
 def check_recording(path: Path, parser: AnthropicParser, deltas: list[StreamDeltaEvent]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from conftest import assemble
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -49,28 +50,6 @@ def feed(parser: Any, events: list[bytes], cuts: list[int] | None) -> list[Strea
         parser.feed(event, out)
     assert all(isinstance(e, StreamDeltaEvent) for e in out)
     return [e for e in out if isinstance(e, StreamDeltaEvent)]
-
-
-def rebuilt(deltas: list[StreamDeltaEvent]) -> dict[str, Any]:
-    calls: dict[int, str] = {}
-    names: dict[int, str | None] = {}
-    for event in deltas:
-        d = event.delta
-        if d.kind == "tool_call":
-            assert d.tool_call_index is not None
-            calls[d.tool_call_index] = calls.get(d.tool_call_index, "") + d.value
-            if d.tool_name is not None:
-                names[d.tool_call_index] = d.tool_name
-    return {
-        "text": "".join(e.delta.get_text() for e in deltas),
-        "reasoning": "".join(
-            e.delta.value
-            for e in deltas
-            if e.delta.kind == "reasoning" and not e.delta.is_signature
-        ),
-        "calls": [calls[i] for i in sorted(calls)],
-        "names": [names.get(i) for i in sorted(calls)],
-    }
 
 
 @settings(max_examples=150, deadline=None)
@@ -117,13 +96,13 @@ def test_openai_parser_returns_what_was_sent(
     wire.append(sse("[DONE]", ascii_only=ascii_only))
 
     parser = OpenAIChatParser("openai", "gpt-4o")
-    got = rebuilt(feed(parser, wire, cuts))
+    got = assemble(feed(parser, wire, cuts))
 
     assert parser.done
     assert got["text"] == "".join(text)
     assert got["reasoning"] == "".join(reasoning)
-    assert got["calls"] == ["".join(pieces) for pieces in calls]
-    assert got["names"] == [f"f{i}" for i in range(len(calls))]
+    assert [tool["arguments"] for tool in got["tools"]] == ["".join(pieces) for pieces in calls]
+    assert [tool["name"] for tool in got["tools"]] == [f"f{i}" for i in range(len(calls))]
     assert parser.finish_reasons[0] == ("tool_calls" if calls else "stop")
     assert parser.usage is not None
     assert (parser.usage.prompt_tokens, parser.usage.completion_tokens) == (prompt, completion)
@@ -231,13 +210,13 @@ def test_anthropic_parser_returns_what_was_sent(
         )
 
     parser = AnthropicParser("anthropic", "claude-sonnet-4-5")
-    got = rebuilt(feed(parser, events, cuts))
+    got = assemble(feed(parser, events, cuts))
 
     assert parser.done
     assert got["text"] == "".join(text)
     assert got["reasoning"] == "".join(thinking)
-    assert got["calls"] == ["".join(pieces) for pieces in calls]
-    assert got["names"] == [f"f{i}" for i in range(len(calls))]
+    assert [tool["arguments"] for tool in got["tools"]] == ["".join(pieces) for pieces in calls]
+    assert [tool["name"] for tool in got["tools"]] == [f"f{i}" for i in range(len(calls))]
     assert parser.finish_reasons[0] == ("tool_calls" if calls else "stop")
     assert parser.usage is not None
     assert parser.usage.prompt_tokens == fresh + cache_read + cache_write

@@ -240,6 +240,11 @@ async def test_statuses(
 async def test_429_retry_after(
     fake_provider: FakeProvider, headers: dict[str, str], delay: float, autojump_clock: Any
 ) -> None:
+    assert await waited_after_429(fake_provider, headers) == pytest.approx(delay, abs=0.05)
+
+
+async def waited_after_429(fake_provider: FakeProvider, headers: dict[str, str]) -> float:
+    """Seconds (trio clock) a request took that got a 429 with ``headers``, then text."""
     fake_provider.enqueue(
         Scenario(fault=Fault("http_error", status=429, headers=headers, body="{}")),
         Scenario(text=["done"]),
@@ -249,24 +254,15 @@ async def test_429_retry_after(
         with trio.fail_after(600):
             response = await c.stream_with_usage("x", model="gpt-4o")
         assert response.get_text() == "done"
-        assert trio.current_time() - start == pytest.approx(delay, abs=0.05)
+        return trio.current_time() - start
 
 
 async def test_429_retry_after_http_date(fake_provider: FakeProvider, autojump_clock: Any) -> None:
     # An HTTP date is wall-clock time; the wait is slept on trio's (autojump) clock.
     # The date has whole seconds, so the wait is 20 s minus the current fraction.
     when = email.utils.formatdate(time.time() + 21, usegmt=True)
-    fake_provider.enqueue(
-        Scenario(fault=Fault("http_error", status=429, headers={"retry-after": when}, body="{}")),
-        Scenario(text=["done"]),
-    )
-    async with client(fake_provider) as c:
-        start = trio.current_time()
-        with trio.fail_after(600):
-            response = await c.stream_with_usage("x", model="gpt-4o")
-        assert response.get_text() == "done"
-        assert 19.0 <= trio.current_time() - start <= 21.5
-        assert len(fake_provider.requests) == 2
+    assert 19.0 <= await waited_after_429(fake_provider, {"retry-after": when}) <= 21.5
+    assert len(fake_provider.requests) == 2
 
 
 def test_retry_after_http_date_parsing() -> None:
