@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +11,8 @@ from steer_trio import StreamDeltaEvent
 
 # The fake-provider fixtures come from the steer_trio pytest plugin (an entry point).
 
-#: ../shared/fixtures beside the repository (CI clones it there), or STEER_TRIO_FIXTURES.
-FIXTURES = Path(
-    os.environ.get(
-        "STEER_TRIO_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-    )
-)
+#: Real provider recordings, vendored with their sources and licenses (SOURCES*.md there).
+FIXTURES = Path(__file__).resolve().parent / "recordings"
 
 
 def recording_payloads(path: Path) -> list[tuple[str | None, Any]]:
