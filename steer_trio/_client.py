@@ -33,10 +33,9 @@ from ._errors import ConfigurationError
 from ._events import StreamEvent
 from ._groups import unwrap_group
 from ._pipeline import CALLBACK_NAMES, Callbacks, Pipeline
-from ._providers._anthropic import AnthropicParser, build_anthropic_request, json_tool_name_for
 from ._providers._base import ProviderRequest, RequestSpec, WireParser
-from ._providers._openai import OpenAIChatParser, build_openai_request
 from ._providers._routing import ResolvedTarget, resolve_model
+from ._providers._wires import WIRES, WireFormat
 from ._response import StreamingResponse
 from ._transport import Exchange, RetryPolicy, make_http_client
 
@@ -58,15 +57,14 @@ class _Call:
     request: ProviderRequest
     options: StreamingOptions
     callbacks: Callbacks
-    json_tool_name: str | None
     response_model: type | None
 
+    @property
+    def wire(self) -> WireFormat:
+        return WIRES[self.target.provider.wire]
+
     def parser(self) -> WireParser:
-        if self.target.provider.wire == "anthropic":
-            return AnthropicParser(
-                self.target.provider.name, self.spec.model, json_tool_name=self.json_tool_name
-            )
-        return OpenAIChatParser(self.target.provider.name, self.spec.model)
+        return self.wire.make_parser(self.target.provider.name, self.spec.model, self.spec)
 
     def pipeline(self) -> Pipeline:
         return Pipeline(
@@ -203,17 +201,10 @@ class SteerClient:
             extra=params,
             **fields,
         )
-        json_tool = None
-        if target.provider.wire == "anthropic":
-            request = build_anthropic_request(spec, target.api_key)
-            json_tool = json_tool_name_for(spec)
-        else:
-            request = build_openai_request(spec, target.api_key)
+        request = WIRES[target.provider.wire].build_request(spec, target.api_key)
         if response_model is not None and not options.enable_json_stream_handler:
             options = options.replace(enable_json_stream_handler=True)
-        return _Call(
-            target, spec, request, options, Callbacks(**callbacks), json_tool, response_model
-        )
+        return _Call(target, spec, request, options, Callbacks(**callbacks), response_model)
 
     async def _exchange(self, call: _Call) -> Exchange:
         return Exchange(
@@ -358,14 +349,10 @@ class SteerClient:
         pipeline = call.pipeline()
         try:
             payload = await exchange.fetch_json()
-            await pipeline.start(exchange.request_id)
+            await pipeline.start(exchange.request_id, exchange.headers)
             parser = exchange.parser
             events: list[StreamEvent] = []
-            if isinstance(parser, AnthropicParser):
-                parser.feed_message(payload, events)
-            else:
-                assert isinstance(parser, OpenAIChatParser)
-                parser.feed_completion(payload, events)
+            call.wire.feed_body(parser, payload, events)
             await pipeline.handle(events, None)
             return await pipeline.complete(parser, exchange.timing())
         except Exception as exc:
@@ -413,7 +400,7 @@ class TextStream:
         try:
             try:
                 await exchange.open()
-                await pipeline.start(exchange.request_id)
+                await pipeline.start(exchange.request_id, exchange.headers)
                 plain = pipeline.plain
                 while True:
                     batch = await exchange.read_batch()
@@ -484,7 +471,7 @@ class TextStream:
             pipeline = self._call.pipeline()
             try:
                 await exchange.open()
-                await pipeline.start(exchange.request_id)
+                await pipeline.start(exchange.request_id, exchange.headers)
                 while True:
                     batch = await exchange.read_batch()
                     if batch is None:
@@ -536,7 +523,7 @@ async def _run_to_completion(exchange: Exchange, pipeline: Pipeline) -> Streamin
         with send:  # sync close: no checkpoint after it that could swap our error
             try:
                 await exchange.open()
-                await send.send(("start", exchange.request_id))
+                await send.send(("start", exchange.request_id, exchange.headers))
                 while True:
                     batch = await exchange.read_batch()
                     if batch is None:
@@ -568,7 +555,7 @@ async def _run_to_completion(exchange: Exchange, pipeline: Pipeline) -> Streamin
                 if isinstance(item, _Failure):
                     raise item.error
                 if isinstance(item, tuple):
-                    await pipeline.start(item[1])
+                    await pipeline.start(item[1], item[2])
                     continue
                 await pipeline.handle(item, None)
         return await pipeline.complete(exchange.parser, exchange.timing())

@@ -111,9 +111,12 @@ class ProviderError(SteerError):
         body: Any = None,
         in_stream: bool = False,
         partial: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message, partial=partial)
         self.provider = provider
+        #: The HTTP response headers (rate limits, ``retry-after``); empty in-stream.
+        self.headers: dict[str, str] = dict(headers or {})
         self.status_code = status_code
         if is_retryable is not None:
             self.is_retryable = is_retryable
@@ -314,6 +317,7 @@ def error_from_status(
     request_id: str | None = None,
     retry_after: float | None = None,
     should_retry: bool | None = None,
+    headers: dict[str, str] | None = None,
 ) -> ProviderError:
     """Map an HTTP error response to the typed error (``x-should-retry`` overrides)."""
     text = body_bytes.decode("utf-8", errors="replace")
@@ -340,6 +344,7 @@ def error_from_status(
         request_id=request_id,
         retry_after=retry_after,
         body=body,
+        headers=headers,
     )
 
 

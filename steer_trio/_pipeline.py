@@ -115,6 +115,7 @@ class Pipeline:
         self.response_model = response_model
         self.builder = ResponseBuilder()
         self.request_id: str | None = None
+        self.headers: dict[str, str] = {}
         processor = options.event_processor
         self.run: ProcessorRun | None = processor.begin() if processor is not None else None
         self.json_parser: Any = None
@@ -148,8 +149,9 @@ class Pipeline:
 
     # -- stages ----------------------------------------------------------------------
 
-    async def start(self, request_id: str | None) -> None:
+    async def start(self, request_id: str | None, headers: dict[str, str] | None = None) -> None:
         self.request_id = request_id
+        self.headers = headers or {}
         start = StreamStartEvent(provider=self.provider, model=self.model, request_id=request_id)
         event = await self.run.process(start) if self.run is not None else start
         if event is not None and self.callbacks.on_start is not None:
@@ -239,6 +241,7 @@ class Pipeline:
             request_id=self.request_id,
             response_id=getattr(parser, "response_id", None),
             correlation_id=self.run.correlation_id if self.run is not None else None,
+            headers=self.headers,
         )
         self.builder.build(response)
         reasons = getattr(parser, "finish_reasons", {}) or {}

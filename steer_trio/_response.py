@@ -67,6 +67,9 @@ class StreamingResponse:
     #: event processor's ``add_metrics``, tokens per second and inter-chunk gaps.
     metrics: dict[str, Any] = attrs.field(factory=dict)
     correlation_id: str | None = None
+    #: The provider's HTTP response headers (rate limits such as ``x-ratelimit-*`` and
+    #: ``anthropic-ratelimit-*``, request ids); empty when no answer arrived.
+    headers: dict[str, str] = attrs.field(factory=dict)
     #: True when the stream did not finish (cancelled, timed out, failed).
     is_partial: bool = False
     #: For a partial response: the exception that ended the stream.

@@ -164,6 +164,8 @@ class Exchange:
         self.attempts = 0
         self.retry_delays: list[float] = []
         self.request_id: str | None = None
+        #: The headers of the provider's last answer (rate limits, request ids).
+        self.headers: dict[str, str] = {}
         self.content_seen = False
         self.finished = False
         self.started_at = trio.current_time()
@@ -257,6 +259,7 @@ class Exchange:
             ) from exc
         if scope.cancelled_caught:
             raise self._deadline_error()
+        self.headers = dict(response.headers)
         self.request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
         if response.status_code >= 400:
             raise await self._status_error(response)
@@ -304,6 +307,7 @@ class Exchange:
             request_id=self.request_id,
             retry_after=parse_retry_after(response.headers),
             should_retry=_should_retry_header(response.headers),
+            headers=dict(response.headers),
         )
 
     async def fetch_json(self) -> dict[str, Any]:
@@ -413,6 +417,7 @@ class Exchange:
         out: list[StreamEvent] = []
         for sse in self._decoder.close():
             self.parser.feed(sse, out)
+        self.parser.at_eof()
         if not self.parser.done:
             raise StreamIncompleteError(
                 f"{self.provider} closed the stream without its end marker "

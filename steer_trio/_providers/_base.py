@@ -68,6 +68,11 @@ class WireParser(Protocol):
         """
         ...
 
+    def at_eof(self) -> None:
+        """The body ended. A format with no end marker (Gemini) sets ``done`` here when
+        what it saw makes a complete answer; the others leave it as it is."""
+        ...
+
 
 class ParserBase:
     """The state every wire parser keeps for the end of the stream, and delta emission."""
@@ -83,6 +88,9 @@ class ParserBase:
         #: The provider's own usage payload, as it last stood.
         self.raw_usage: dict[str, Any] | None = None
         self._chunk_index = 0
+
+    def at_eof(self) -> None:
+        """Formats with an end marker: the body's end adds nothing."""
 
     def _emit(self, out: list[StreamEvent], delta: StreamDelta) -> None:
         out.append(

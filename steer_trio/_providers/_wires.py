@@ -1,0 +1,55 @@
+"""One table from a wire format's name to what it provides.
+
+The client looks a format up here by the name a provider's config gives (``"openai"``
+for Chat Completions and its compatibles, ``"anthropic"`` for Messages); a new format
+is a module beside this one and one entry below. Sans-IO, like the formats themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from .._events import StreamEvent
+from ._anthropic import AnthropicParser, build_anthropic_request, json_tool_name_for
+from ._base import ProviderRequest, RequestSpec, WireParser
+from ._openai import OpenAIChatParser, build_openai_request
+
+__all__ = ["WIRES", "WireFormat"]
+
+
+@attrs.define(frozen=True, slots=True)
+class WireFormat:
+    """What the client needs from one wire format."""
+
+    #: The HTTP request for a validated spec and the key (None for keyless servers).
+    build_request: Callable[[RequestSpec, str | None], ProviderRequest]
+    #: A fresh sans-IO parser for one attempt: (provider name, model, spec).
+    make_parser: Callable[[str, str, RequestSpec], WireParser]
+    #: Feed a non-streaming body (``generate()``) to a parser as the deltas it would
+    #: have streamed: (parser, payload, out).
+    feed_body: Callable[[Any, dict[str, Any], list[StreamEvent]], None]
+
+
+def _openai_parser(provider: str, model: str, spec: RequestSpec) -> WireParser:
+    return OpenAIChatParser(provider, model)
+
+
+def _anthropic_parser(provider: str, model: str, spec: RequestSpec) -> WireParser:
+    return AnthropicParser(provider, model, json_tool_name=json_tool_name_for(spec))
+
+
+def _openai_body(parser: Any, payload: dict[str, Any], out: list[StreamEvent]) -> None:
+    parser.feed_completion(payload, out)
+
+
+def _anthropic_body(parser: Any, payload: dict[str, Any], out: list[StreamEvent]) -> None:
+    parser.feed_message(payload, out)
+
+
+WIRES: Mapping[str, WireFormat] = {
+    "openai": WireFormat(build_openai_request, _openai_parser, _openai_body),
+    "anthropic": WireFormat(build_anthropic_request, _anthropic_parser, _anthropic_body),
+}
