@@ -64,8 +64,8 @@ from ._processing._processor import (
     create_event_processor,
 )
 from ._response import ChoiceResult, StreamingResponse, ToolCall
+from ._retry import RetryPolicy
 from ._sse import ServerSentEvent, SSEDecoder
-from ._transport import RetryPolicy
 from ._usage import Usage
 
 #: The streaming guide's name for the client.

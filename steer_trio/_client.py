@@ -37,7 +37,8 @@ from ._providers._base import ProviderRequest, RequestSpec, WireParser
 from ._providers._routing import ResolvedTarget, resolve_model
 from ._providers._wires import WIRES, WireFormat
 from ._response import StreamingResponse
-from ._transport import Exchange, RetryPolicy, make_http_client
+from ._retry import RetryPolicy
+from ._transport import Exchange, make_http_client
 
 __all__ = ["SteerClient", "TextStream"]
 

@@ -13,11 +13,8 @@ because only a scope can interrupt a read that is waiting on a trickle.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import math
-import random
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -41,9 +38,10 @@ from ._errors import (
 )
 from ._events import StreamDeltaEvent, StreamEvent
 from ._providers._base import ProviderRequest, WireParser
+from ._retry import RetryPolicy, parse_retry_after, should_retry_header
 from ._sse import SSEDecoder
 
-__all__ = ["DEFAULT_LIMITS", "Exchange", "RetryPolicy", "make_http_client"]
+__all__ = ["DEFAULT_LIMITS", "Exchange", "RetryPolicy", "make_http_client", "parse_retry_after"]
 
 #: Batch jobs run hundreds of concurrent streams; httpx2's defaults (100) would queue them.
 DEFAULT_LIMITS = httpx2.Limits(
@@ -76,66 +74,6 @@ async def make_http_client(limits: httpx2.Limits | None = None) -> httpx2.AsyncC
     if _ssl_context is not None:
         return _build_http_client(limits)
     return await trio.to_thread.run_sync(_build_http_client, limits)
-
-
-class RetryPolicy:
-    """Exponential backoff with jitter, capped; ``retry-after`` honoured within reason."""
-
-    def __init__(
-        self,
-        *,
-        base: float = 0.5,
-        cap: float = 8.0,
-        max_retry_after: float = 60.0,
-        rng: Callable[[], float] = random.random,
-    ) -> None:
-        self.base = base
-        self.cap = cap
-        self.max_retry_after = max_retry_after
-        self._rng = rng
-
-    def backoff(self, attempt: int) -> float:
-        """Delay before retry number ``attempt`` (1-based): full jitter in [d/2, d]."""
-        delay = min(self.cap, self.base * (2.0 ** (attempt - 1)))
-        return float(delay * (0.5 + 0.5 * self._rng()))
-
-    def delay_for(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None and 0 <= retry_after <= self.max_retry_after:
-            return retry_after
-        return self.backoff(attempt)
-
-
-def parse_retry_after(headers: httpx2.Headers, now: float | None = None) -> float | None:
-    """Seconds to wait from ``retry-after-ms``, ``retry-after`` (seconds or HTTP-date)."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000.0
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def _should_retry_header(headers: httpx2.Headers) -> bool | None:
-    value = headers.get("x-should-retry")
-    if value == "true":
-        return True
-    if value == "false":
-        return False
-    return None
 
 
 class Exchange:
@@ -306,7 +244,7 @@ class Exchange:
             body,
             request_id=self.request_id,
             retry_after=parse_retry_after(response.headers),
-            should_retry=_should_retry_header(response.headers),
+            should_retry=should_retry_header(response.headers),
             headers=dict(response.headers),
         )
 

@@ -266,7 +266,7 @@ async def test_429_retry_after_http_date(fake_provider: FakeProvider, autojump_c
 
 
 def test_retry_after_http_date_parsing() -> None:
-    from steer_trio._transport import parse_retry_after
+    from steer_trio._retry import parse_retry_after
 
     when = email.utils.formatdate(1_000_030, usegmt=True)
     assert parse_retry_after(httpx2.Headers({"retry-after": when}), now=1_000_000) == 30

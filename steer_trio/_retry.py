@@ -1,0 +1,76 @@
+"""When to wait and for how long before trying a request again (sans-IO).
+
+``RetryPolicy`` is exponential backoff with jitter, capped, honouring the provider's
+``retry-after`` within reason; ``parse_retry_after`` reads ``retry-after-ms`` and
+``retry-after`` (seconds or an HTTP date) from any case-insensitive header mapping.
+Imports neither trio nor httpx2.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable, Mapping
+
+__all__ = ["RetryPolicy", "parse_retry_after", "should_retry_header"]
+
+
+class RetryPolicy:
+    """Exponential backoff with jitter, capped; ``retry-after`` honoured within reason."""
+
+    def __init__(
+        self,
+        *,
+        base: float = 0.5,
+        cap: float = 8.0,
+        max_retry_after: float = 60.0,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.base = base
+        self.cap = cap
+        self.max_retry_after = max_retry_after
+        self._rng = rng
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before retry number ``attempt`` (1-based): full jitter in [d/2, d]."""
+        delay = min(self.cap, self.base * (2.0 ** (attempt - 1)))
+        return float(delay * (0.5 + 0.5 * self._rng()))
+
+    def delay_for(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None and 0 <= retry_after <= self.max_retry_after:
+            return retry_after
+        return self.backoff(attempt)
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, ``retry-after`` (seconds or HTTP-date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000.0
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def should_retry_header(headers: Mapping[str, str]) -> bool | None:
+    value = headers.get("x-should-retry")
+    if value == "true":
+        return True
+    if value == "false":
+        return False
+    return None
