@@ -3,12 +3,14 @@
 Everything public is importable from here; the submodules are private.
 """
 
-from ._client import SteerClient, TextStream
+from ._client import SteerClient
 from ._config import DEBUG_OPTIONS, FAST_OPTIONS, JSON_MODE_OPTIONS, StreamingOptions
 from ._errors import (
     APIConnectionError,
     AuthenticationError,
     BadRequestError,
+    CallbackError,
+    ClientClosedError,
     ConfigurationError,
     ConnectTimeout,
     DeadlineExceeded,
@@ -20,6 +22,7 @@ from ._errors import (
     PermissionDeniedError,
     ProviderError,
     RateLimitError,
+    ResponseTooLargeError,
     ResponseValidationError,
     ServerError,
     SSEEventTooLargeError,
@@ -60,12 +63,13 @@ from ._processing._processor import (
     EventFilter,
     EventProcessor,
     EventTransformer,
-    ProcessorRun,
     create_event_processor,
 )
-from ._response import ChoiceResult, StreamingResponse, ToolCall
+from ._response import ChoiceResult, StreamingResponse, ToolCall, UsageDict
 from ._retry import RetryPolicy
 from ._sse import ServerSentEvent, SSEDecoder
+from ._stream import TextStream
+from ._transport import InsecureTransportWarning
 from ._usage import Usage
 
 #: The streaming guide's name for the client.
@@ -80,7 +84,9 @@ __all__ = [
     "APIConnectionError",
     "AuthenticationError",
     "BadRequestError",
+    "CallbackError",
     "ChoiceResult",
+    "ClientClosedError",
     "ConfigurationError",
     "ConnectTimeout",
     "CostBreakdown",
@@ -92,6 +98,7 @@ __all__ = [
     "FirstTokenTimeout",
     "IdleTimeout",
     "IncrementalJSONParser",
+    "InsecureTransportWarning",
     "JSONNestingError",
     "JSONPathDone",
     "JSONStreamError",
@@ -102,9 +109,9 @@ __all__ = [
     "OverloadedError",
     "PermissionDeniedError",
     "PriceTable",
-    "ProcessorRun",
     "ProviderError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "RetryPolicy",
     "SSEDecoder",
@@ -133,6 +140,7 @@ __all__ = [
     "ToolCall",
     "UnknownModelError",
     "Usage",
+    "UsageDict",
     "create_event_processor",
     "load_prices",
     "register_price",

@@ -1,56 +1,64 @@
-"""``SteerClient``: the connection pool, routing, and the public streaming calls.
+"""``SteerClient``: the connection pool, routing, and the public calls.
 
-Three ways to stream, one pipeline:
+Three ways to stream, one engine (``_session``): the network is read from the
+caller's own task, so a text costs no task switch and an error reaches the caller
+however slowly it consumes; only a background event processor gets tasks of its own.
 
-* ``async for chunk in client.stream(...)``: no nursery to put a task in, so the
-  provider loop runs in the caller's task, pulled chunk by chunk (also the fastest
-  path). It opens no cancel scope around its ``yield`` (PEP 789); a ``break`` closes
-  the generator, which releases the connection.
-* ``async with client.stream(...) as chunks``: a provider task in a nursery feeds a
-  bounded channel; leaving the block (normally, by error, cancel or ``break``)
-  cancels the task and releases the connection before ``__aexit__`` returns.
-* ``await client.stream_with_usage(...)``: the same task layout, and the caller's task
-  processes (callbacks, usage, JSON) and returns the response.
+* ``client.stream(...)``: a :class:`~steer_trio.TextStream`, for ``async for`` and
+  ``async with`` (see ``_stream``);
+* ``await client.stream_with_usage(...)``: the whole stream, the response at the end;
+* ``await client.generate(...)``: one non-streaming request, the same response.
 
-The caller always sees one exception: provider-task failures travel through the
-channel and are raised in the caller's task; a group is never raised.
+Bad input raises a ``ConfigurationError`` before anything is sent.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from types import TracebackType
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import attrs
 import httpx2
+import sniffio
 import trio
 
 from ._config import StreamingOptions
-from ._errors import ConfigurationError
+from ._errors import ClientClosedError, ConfigurationError
 from ._events import StreamEvent
-from ._groups import unwrap_group
-from ._pipeline import CALLBACK_NAMES, Callbacks, Pipeline
+from ._params import (
+    Prompt,
+    RequestParams,
+    StreamParams,
+    check_keywords,
+    messages_from,
+    split_params,
+    tools_from,
+    validate_fields,
+    wants_json,
+)
+from ._pipeline import Callbacks, Pipeline
 from ._providers._base import ProviderRequest, RequestSpec, WireParser
 from ._providers._routing import ResolvedTarget, resolve_model
 from ._providers._wires import WIRES, WireFormat
 from ._response import StreamingResponse
 from ._retry import RetryPolicy
+from ._session import Session, run_to_completion
+from ._stream import TextStream, _TextStream
 from ._transport import Exchange, make_http_client
 
-__all__ = ["SteerClient", "TextStream"]
+if TYPE_CHECKING:
+    from typing import Unpack
+
+__all__ = ["SteerClient"]
+
+T = TypeVar("T")
 
 _DEFAULT_OPTIONS = StreamingOptions()
-#: Cleanup after a cancellation (building the partial response, a last on_error) is
-#: shielded so it happens, and bounded so it cannot hold the cancellation up.
-_CLEANUP_SECONDS = 2.0
 _SPEC_FIELDS = ("max_tokens", "temperature", "top_p", "stop", "n", "response_format")
 
 
 @attrs.define(slots=True)
-class _Call:
+class _Call(Generic[T]):
     """Everything one request needs, resolved and validated before anything is sent."""
 
     target: ResolvedTarget
@@ -58,7 +66,7 @@ class _Call:
     request: ProviderRequest
     options: StreamingOptions
     callbacks: Callbacks
-    response_model: type | None
+    response_model: type[T] | None
 
     @property
     def wire(self) -> WireFormat:
@@ -83,7 +91,8 @@ class SteerClient:
 
     Construction does no I/O and needs no event loop. ``async with SteerClient() as
     client`` owns one httpx2 pool and closes it on exit; a client used without
-    ``async with`` creates its pool on first use (close it with ``aclose()``).
+    ``async with`` creates its pool on first use (close it with ``aclose()``). A
+    closed client raises ``ClientClosedError``.
 
     ``api_key``/``base_url`` apply to ``provider`` when given. A ``base_url`` without a
     provider points every model without an explicit ``provider/`` prefix at that
@@ -127,10 +136,14 @@ class SteerClient:
         self._retry_policy = retry_policy
         self._env = env
         self._closed = False
+        #: Exchanges whose caller walked away (a plain ``async for`` left early): their
+        #: sockets are shut already; their pool slots are released on the next call.
+        self._to_release: list[Exchange] = []
 
     # -- lifecycle -------------------------------------------------------------------
 
     async def __aenter__(self) -> SteerClient:
+        self._require_trio()
         await self._ensure_http()
         return self
 
@@ -139,38 +152,78 @@ class SteerClient:
 
     async def aclose(self) -> None:
         """Close the connection pool. Idempotent."""
+        self._closed = True
+        await self._release_abandoned()
         http, self._http = self._http, None
         if http is not None and self._owns_http:
             with trio.CancelScope(shield=True), trio.move_on_after(5):
                 await http.aclose()
+        else:
+            await trio.lowlevel.checkpoint()
+
+    def _require_trio(self) -> None:
+        try:
+            library = sniffio.current_async_library()
+        except sniffio.AsyncLibraryNotFoundError:
+            library = None
+        if library != "trio":
+            raise ConfigurationError(
+                f"steer_trio runs on trio, but this code runs under {library or 'no event loop'}."
+                " Start it with trio.run(main), or from anyio with "
+                "anyio.run(main, backend='trio') (and anyio's pytest plugin with "
+                "anyio_backend = 'trio')."
+            )
 
     async def _ensure_http(self) -> httpx2.AsyncClient:
+        if self._closed:
+            raise ClientClosedError(
+                "this SteerClient was closed (aclose() or the end of its async with); "
+                "create a new SteerClient"
+            )
+        if self._to_release:
+            await self._release_abandoned()
         if self._http is None:
             http = await make_http_client(self._limits)
-            if self._http is None:  # another task may have made one meanwhile
+            if self._http is None and not self._closed:
                 self._http, self._owns_http = http, True
             else:
-                await http.aclose()
+                with trio.CancelScope(shield=True):
+                    await http.aclose()
+            if self._http is None:
+                raise ClientClosedError("this SteerClient was closed while it was opening")
+        else:
+            await trio.lowlevel.checkpoint()
         return self._http
+
+    def _release_later(self, exchange: Exchange) -> None:
+        self._to_release.append(exchange)
+
+    async def _release_abandoned(self) -> None:
+        pending, self._to_release = self._to_release, []
+        for exchange in pending:
+            await exchange.aclose()  # shielded and bounded inside
 
     # -- building a call ---------------------------------------------------------------
 
     def _prepare(
         self,
-        prompt: str | Sequence[Mapping[str, Any]],
-        model: str,
+        prompt: object,
+        model: object,
         *,
+        call: str,
         provider: str | None,
         streaming_options: StreamingOptions | None,
-        callbacks: dict[str, Any],
-        response_model: type | None,
-        tools: Sequence[Mapping[str, Any]] | None,
-        tool_choice: Any,
         system: str | None,
-        params: dict[str, Any],
+        tools: object,
+        tool_choice: object,
+        response_model: type[T] | None,
+        params: Mapping[str, object],
+        callbacks_allowed: bool,
         stream: bool = True,
-    ) -> _Call:
-        messages = _messages(prompt, system)
+    ) -> _Call[T]:
+        check_keywords(params, callbacks=callbacks_allowed, call=call)
+        fields, callbacks = split_params(params)
+        messages = messages_from(prompt, system)
         if streaming_options is not None and not isinstance(streaming_options, StreamingOptions):
             raise ConfigurationError(
                 "streaming_options must be a StreamingOptions, got "
@@ -181,6 +234,10 @@ class SteerClient:
             raise ConfigurationError(
                 f"model must be a non-empty string, e.g. model='gpt-4o-mini'; got {model!r}"
             )
+        if response_model is not None and not isinstance(response_model, type):
+            raise ConfigurationError(
+                f"response_model must be a class (attrs, dataclass...), got {response_model!r}"
+            )
         target = resolve_model(
             model,
             provider=provider or (None if "/" in model else self._default_provider),
@@ -188,8 +245,9 @@ class SteerClient:
             base_urls=self._base_urls,
             env=self._env,
         )
-        fields = {k: params.pop(k) for k in _SPEC_FIELDS if k in params}
-        _validate_params(fields)
+        validate_fields(fields)
+        extra_body = dict(fields.pop("extra_body", None) or {})
+        extra_headers = dict(fields.pop("extra_headers", None) or {})
         if response_model is not None and "response_format" not in fields:
             fields["response_format"] = {"type": "json_object"}
         spec = RequestSpec(
@@ -197,522 +255,192 @@ class SteerClient:
             model=target.model,
             messages=messages,
             stream=stream,
-            tools=_tools(tools),
+            tools=tools_from(tools),
             tool_choice=tool_choice,
-            extra=params,
-            **fields,
+            extra=extra_body,
+            **{k: fields[k] for k in _SPEC_FIELDS if k in fields},
         )
         request = WIRES[target.provider.wire].build_request(spec, target.api_key)
-        if response_model is not None and not options.enable_json_stream_handler:
+        if extra_headers:
+            request.headers.update({k.lower(): v for k, v in extra_headers.items()})
+        # Any sign that the answer is JSON switches on incremental parsing.
+        if not options.enable_json_stream_handler and (
+            response_model is not None or wants_json(fields) or "on_json" in callbacks
+        ):
             options = options.replace(enable_json_stream_handler=True)
         return _Call(target, spec, request, options, Callbacks(**callbacks), response_model)
-
-    async def _exchange(self, call: _Call) -> Exchange:
-        return Exchange(
-            await self._ensure_http(),
-            url=call.target.base_url + call.request.path,
-            request=call.request,
-            parser_factory=call.parser,
-            provider=call.target.provider.name,
-            options=call.options,
-            retry_policy=self._retry_policy,
-        )
 
     # -- public calls ------------------------------------------------------------------
 
     def stream(
         self,
-        prompt: str | Sequence[Mapping[str, Any]],
+        prompt: Prompt,
         model: str = "gpt-4o-mini",
         *,
         provider: str | None = None,
         streaming_options: StreamingOptions | None = None,
         system: str | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        tool_choice: Any = None,
-        on_start: Callable[[Any], Any] | None = None,
-        on_delta: Callable[[Any], Any] | None = None,
-        on_usage: Callable[[Any], Any] | None = None,
-        on_complete: Callable[[Any], Any] | None = None,
-        on_error: Callable[[Any], Any] | None = None,
-        on_json: Callable[[Any], Any] | None = None,
-        on_tool_call: Callable[[Any], Any] | None = None,
-        **params: Any,
+        tools: Sequence[Mapping[str, object]] | None = None,
+        tool_choice: str | Mapping[str, object] | None = None,
+        **params: Unpack[StreamParams],
     ) -> TextStream:
-        """Text chunks as they arrive: ``async for`` it, or ``async with`` it.
+        """The answer's text as it arrives: ``async for`` it, or ``async with`` it (the
+        block closes the connection when it ends, and ``.response`` has usage and cost).
 
-        Bad input raises here, before anything is sent."""
-        call = self._prepare(
+        Bad input raises here, before anything is sent; the request is sent when the
+        iteration (or the ``async with`` block) starts."""
+        call: _Call[Any] = self._prepare(
             prompt,
             model,
+            call="stream",
             provider=provider,
             streaming_options=streaming_options,
-            callbacks={
-                "on_start": on_start,
-                "on_delta": on_delta,
-                "on_usage": on_usage,
-                "on_complete": on_complete,
-                "on_error": on_error,
-                "on_json": on_json,
-                "on_tool_call": on_tool_call,
-            },
-            response_model=None,
+            system=system,
             tools=tools,
             tool_choice=tool_choice,
-            system=system,
+            response_model=None,
             params=params,
+            callbacks_allowed=True,
         )
-        return TextStream(self, call)
+        return _TextStream(self, call)
+
+    @overload
+    async def stream_with_usage(
+        self,
+        prompt: Prompt,
+        model: str = ...,
+        *,
+        provider: str | None = ...,
+        streaming_options: StreamingOptions | None = ...,
+        system: str | None = ...,
+        tools: Sequence[Mapping[str, object]] | None = ...,
+        tool_choice: str | Mapping[str, object] | None = ...,
+        response_model: None = ...,
+        **params: Unpack[StreamParams],
+    ) -> StreamingResponse[None]: ...
+
+    @overload
+    async def stream_with_usage(
+        self,
+        prompt: Prompt,
+        model: str = ...,
+        *,
+        provider: str | None = ...,
+        streaming_options: StreamingOptions | None = ...,
+        system: str | None = ...,
+        tools: Sequence[Mapping[str, object]] | None = ...,
+        tool_choice: str | Mapping[str, object] | None = ...,
+        response_model: type[T],
+        **params: Unpack[StreamParams],
+    ) -> StreamingResponse[T]: ...
 
     async def stream_with_usage(
         self,
-        prompt: str | Sequence[Mapping[str, Any]],
+        prompt: Prompt,
         model: str = "gpt-4o-mini",
         *,
         provider: str | None = None,
         streaming_options: StreamingOptions | None = None,
         system: str | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        tool_choice: Any = None,
-        response_model: type | None = None,
-        on_start: Callable[[Any], Any] | None = None,
-        on_delta: Callable[[Any], Any] | None = None,
-        on_usage: Callable[[Any], Any] | None = None,
-        on_complete: Callable[[Any], Any] | None = None,
-        on_error: Callable[[Any], Any] | None = None,
-        on_json: Callable[[Any], Any] | None = None,
-        on_tool_call: Callable[[Any], Any] | None = None,
-        **params: Any,
-    ) -> StreamingResponse:
-        """Stream to the end and return the response: text, usage, cost, finish reason.
+        tools: Sequence[Mapping[str, object]] | None = None,
+        tool_choice: str | Mapping[str, object] | None = None,
+        response_model: type[T] | None = None,
+        **params: Unpack[StreamParams],
+    ) -> StreamingResponse[Any]:
+        """Stream to the end and return the response: text, usage, cost, finish reason,
+        and ``parsed`` (an instance of ``response_model``) when one is given.
 
-        On failure or cancellation the raised error carries ``partial``, the response
-        so far (its usage marked estimated where the provider never said)."""
+        On failure the one ``SteerError`` raised carries ``partial``, the response so far
+        (its usage marked estimated where the provider never said)."""
+        self._require_trio()
         call = self._prepare(
             prompt,
             model,
+            call="stream_with_usage",
             provider=provider,
             streaming_options=streaming_options,
-            callbacks={
-                "on_start": on_start,
-                "on_delta": on_delta,
-                "on_usage": on_usage,
-                "on_complete": on_complete,
-                "on_error": on_error,
-                "on_json": on_json,
-                "on_tool_call": on_tool_call,
-            },
-            response_model=response_model,
+            system=system,
             tools=tools,
             tool_choice=tool_choice,
-            system=system,
+            response_model=response_model,
             params=params,
+            callbacks_allowed=True,
         )
-        return await _run_to_completion(await self._exchange(call), call.pipeline())
+        return await run_to_completion(Session(self, call))
+
+    @overload
+    async def generate(
+        self,
+        prompt: Prompt,
+        model: str = ...,
+        *,
+        provider: str | None = ...,
+        streaming_options: StreamingOptions | None = ...,
+        system: str | None = ...,
+        tools: Sequence[Mapping[str, object]] | None = ...,
+        tool_choice: str | Mapping[str, object] | None = ...,
+        response_model: None = ...,
+        **params: Unpack[RequestParams],
+    ) -> StreamingResponse[None]: ...
+
+    @overload
+    async def generate(
+        self,
+        prompt: Prompt,
+        model: str = ...,
+        *,
+        provider: str | None = ...,
+        streaming_options: StreamingOptions | None = ...,
+        system: str | None = ...,
+        tools: Sequence[Mapping[str, object]] | None = ...,
+        tool_choice: str | Mapping[str, object] | None = ...,
+        response_model: type[T],
+        **params: Unpack[RequestParams],
+    ) -> StreamingResponse[T]: ...
 
     async def generate(
         self,
-        prompt: str | Sequence[Mapping[str, Any]],
+        prompt: Prompt,
         model: str = "gpt-4o-mini",
         *,
         provider: str | None = None,
         streaming_options: StreamingOptions | None = None,
         system: str | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        tool_choice: Any = None,
-        response_model: type | None = None,
-        **params: Any,
-    ) -> StreamingResponse:
+        tools: Sequence[Mapping[str, object]] | None = None,
+        tool_choice: str | Mapping[str, object] | None = None,
+        response_model: type[T] | None = None,
+        **params: Unpack[RequestParams],
+    ) -> StreamingResponse[Any]:
         """One non-streaming request: the whole answer at once.
 
         Same response, usage, cost, retries, timeouts and errors as the streaming calls;
-        no callbacks (nothing arrives in pieces). A deadline or cancellation abandons the
-        request and closes its connection."""
-        for name in CALLBACK_NAMES:
-            if name in params:
-                raise ConfigurationError(
-                    f"generate() takes no {name}; use stream_with_usage() for callbacks"
-                )
+        no callbacks (nothing arrives in pieces). The body is read up to
+        ``StreamingOptions.max_response_bytes``. A deadline or cancellation abandons
+        the request and closes its connection."""
+        self._require_trio()
         call = self._prepare(
             prompt,
             model,
+            call="generate",
             provider=provider,
             streaming_options=streaming_options,
-            callbacks={},
-            response_model=response_model,
+            system=system,
             tools=tools,
             tool_choice=tool_choice,
-            system=system,
+            response_model=response_model,
             params=params,
+            callbacks_allowed=False,
             stream=False,
         )
-        exchange = await self._exchange(call)
-        pipeline = call.pipeline()
+        session = Session(self, call)
         try:
-            payload = await exchange.fetch_json()
-            await pipeline.start(exchange.request_id, exchange.headers)
-            parser = exchange.parser
+            payload = await session.open(stream=False)
+            assert payload is not None and session.exchange is not None
             events: list[StreamEvent] = []
-            call.wire.feed_body(parser, payload, events)
-            await pipeline.handle(events, None)
-            return await pipeline.complete(parser, exchange.timing())
-        except Exception as exc:
-            failure: Exception = exc
+            call.wire.feed_body(session.exchange.parser, payload, events)
+            await session.pipeline.handle(events, None)
+            return await session.complete()
         except BaseException as exc:
-            with trio.CancelScope(shield=True), trio.move_on_after(_CLEANUP_SECONDS):
-                await pipeline.fail(exc, exchange.parser, exchange.timing())
-            raise
+            raise await session.failed(exc)
         finally:
-            await exchange.aclose()  # noqa: ASYNC102 - shielded and bounded inside
-        if not pipeline.finished:
-            await pipeline.fail(failure, exchange.parser, exchange.timing())
-        raise failure
-
-
-class TextStream:
-    """What ``client.stream()`` returns: an async iterable of text, and an async
-    context manager that guarantees the connection is released when the block ends."""
-
-    def __init__(self, client: SteerClient, call: _Call) -> None:
-        self._client = client
-        self._call = call
-        self._used = False
-        self._nursery_manager: Any = None
-        self._nursery: trio.Nursery | None = None
-        self._receive: trio.MemoryReceiveChannel[Any] | None = None
-        self.response: StreamingResponse | None = None
-
-    def _claim(self) -> None:
-        if self._used:
-            raise RuntimeError("a stream can be consumed once; call client.stream() again")
-        self._used = True
-
-    # -- plain async for: the provider loop in the caller's task ----------------------
-
-    def __aiter__(self) -> AsyncIterator[str]:
-        self._claim()
-        return self._pull()
-
-    async def _pull(self) -> AsyncIterator[str]:
-        exchange = await self._client._exchange(self._call)
-        pipeline = self._call.pipeline()
-        texts: list[str] = []
-        failure: Exception | None = None
-        try:
-            try:
-                await exchange.open()
-                await pipeline.start(exchange.request_id, exchange.headers)
-                plain = pipeline.plain
-                while True:
-                    batch = await exchange.read_batch()
-                    if batch is None:
-                        break
-                    if plain:
-                        pipeline.handle_plain(batch, texts)
-                    else:
-                        await pipeline.handle(batch, texts)
-                    if texts:
-                        for text in texts:
-                            yield text
-                        texts.clear()
-                self.response = await pipeline.complete(exchange.parser, exchange.timing())
-            except Exception as exc:
-                failure = exc
-            if failure is not None:
-                # Outside the except block: on_error runs unshielded, and a cancellation
-                # arriving meanwhile wins, as trio expects.
-                if not pipeline.finished:
-                    self.response = await pipeline.fail(failure, exchange.parser, exchange.timing())
-                raise failure
-        except Exception:
-            raise
-        except BaseException as exc:  # Cancelled, KeyboardInterrupt, GeneratorExit (break)
-            with trio.CancelScope(shield=True), trio.move_on_after(_CLEANUP_SECONDS):
-                if not pipeline.finished:
-                    self.response = await pipeline.fail(exc, exchange.parser, exchange.timing())
-            raise
-        finally:
-            await exchange.aclose()
-
-    # -- async with: a provider task feeding a channel --------------------------------
-
-    async def __aenter__(self) -> AsyncIterator[str]:
-        self._claim()
-        send, receive = trio.open_memory_channel[Any](max(1, self._call.options.buffer_size))
-        self._receive = receive
-        manager = trio.open_nursery()
-        nursery = await manager.__aenter__()
-        self._nursery_manager = manager
-        self._nursery = nursery
-        nursery.start_soon(self._produce, send)
-        return self._consume(receive)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        manager, self._nursery_manager = self._nursery_manager, None
-        nursery, self._nursery = self._nursery, None
-        if nursery is not None:
-            # Leaving the block ends the stream: the provider task is cancelled and its
-            # shielded cleanup releases the connection before we return.
-            nursery.cancel_scope.cancel()
-        try:
-            # The nursery must wait for the provider task, whose cleanup is shielded.
-            return bool(await manager.__aexit__(exc_type, exc, tb))  # noqa: ASYNC102
-        except BaseExceptionGroup as group:
-            raise unwrap_group(group) from None
-
-    async def _produce(self, send: trio.MemorySendChannel[Any]) -> None:
-        """Provider task: network reads to parsed batches; errors travel as items."""
-        with send:  # sync close: no checkpoint after it that could swap our error
-            exchange = await self._client._exchange(self._call)
-            pipeline = self._call.pipeline()
-            try:
-                await exchange.open()
-                await pipeline.start(exchange.request_id, exchange.headers)
-                while True:
-                    batch = await exchange.read_batch()
-                    if batch is None:
-                        break
-                    texts: list[str] = []
-                    await pipeline.handle(batch, texts)
-                    if texts:
-                        await send.send(texts)
-                self.response = await pipeline.complete(exchange.parser, exchange.timing())
-            except trio.Cancelled as exc:
-                # Leaving the `async with` block cancels us: not an error to report.
-                with trio.CancelScope(shield=True), trio.move_on_after(_CLEANUP_SECONDS):
-                    self.response = await pipeline.fail(
-                        exc, exchange.parser, exchange.timing(), notify=False
-                    )
-                raise
-            except Exception as exc:
-                self.response = await pipeline.fail(exc, exchange.parser, exchange.timing())
-                with (
-                    trio.move_on_after(1),
-                    contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError),
-                ):
-                    await send.send(_Failure(exc))
-            finally:
-                await exchange.aclose()
-
-    async def _consume(self, receive: trio.MemoryReceiveChannel[Any]) -> AsyncIterator[str]:
-        # Runs in the caller's task, inside their `async with` block: no scope of ours.
-        async for item in receive:
-            if isinstance(item, _Failure):
-                raise item.error
-            for text in item:
-                yield text
-
-
-@attrs.define(slots=True)
-class _Failure:
-    error: BaseException
-
-
-async def _run_to_completion(exchange: Exchange, pipeline: Pipeline) -> StreamingResponse:
-    """Provider task feeds batches; this task runs the pipeline. One exception out."""
-    send, receive = trio.open_memory_channel[Any](max(1, pipeline.options.buffer_size))
-    processor = pipeline.options.event_processor
-    failure: BaseException | None = None
-    response: StreamingResponse | None = None
-
-    async def produce() -> None:
-        with send:  # sync close: no checkpoint after it that could swap our error
-            try:
-                await exchange.open()
-                await send.send(("start", exchange.request_id, exchange.headers))
-                while True:
-                    batch = await exchange.read_batch()
-                    if batch is None:
-                        break
-                    # No extra checkpoint when there is room: the read was one already.
-                    try:
-                        send.send_nowait(batch)
-                    except trio.WouldBlock:
-                        await send.send(batch)  # full: backpressure on the network reads
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                return  # the consumer stopped (its own error, or done): nothing to tell
-            except Exception as exc:
-                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await send.send(_Failure(exc))
-
-    async def consume() -> StreamingResponse:
-        with receive:
-            while True:
-                # Take what is already queued without a trip through the scheduler.
-                try:
-                    item = receive.receive_nowait()
-                except trio.WouldBlock:
-                    try:
-                        item = await receive.receive()
-                    except trio.EndOfChannel:
-                        break
-                except trio.EndOfChannel:
-                    break
-                if isinstance(item, _Failure):
-                    raise item.error
-                if isinstance(item, tuple):
-                    await pipeline.start(item[1], item[2])
-                    continue
-                await pipeline.handle(item, None)
-        return await pipeline.complete(exchange.parser, exchange.timing())
-
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(produce)
-            if processor is not None and getattr(processor, "background", False):
-                # A background processor is its own stage behind a bounded channel.
-                receive = _processing_stage(nursery, receive, pipeline, processor.buffer_size)
-            try:
-                response = await consume()
-            except Exception as exc:
-                failure = exc
-                nursery.cancel_scope.cancel()
-            except BaseException as exc:
-                # Cancelled / KeyboardInterrupt: leave the partial on the way out.
-                with trio.CancelScope(shield=True), trio.move_on_after(_CLEANUP_SECONDS):
-                    await pipeline.fail(exc, exchange.parser, exchange.timing())
-                raise
-    except BaseExceptionGroup as group:
-        raise (failure or unwrap_group(group)) from None
-    finally:
-        await exchange.aclose()
-    if failure is not None:
-        if not pipeline.finished:
-            await pipeline.fail(failure, exchange.parser, exchange.timing())
-        raise failure
-    assert response is not None
-    return response
-
-
-def _processing_stage(
-    nursery: trio.Nursery,
-    upstream: trio.MemoryReceiveChannel[Any],
-    pipeline: Pipeline,
-    buffer_size: int,
-) -> trio.MemoryReceiveChannel[Any]:
-    """Run the event processor in its own task; a slow transformer applies backpressure."""
-    send, receive = trio.open_memory_channel[Any](max(1, buffer_size))
-    run = pipeline.run
-    assert run is not None
-    # Deltas are processed by the stage; start/usage/complete stay with the pipeline.
-    pipeline.deltas_processed_upstream()
-
-    async def stage() -> None:
-        with send, upstream:
-            async for item in upstream:
-                if isinstance(item, list):
-                    processed: list[StreamEvent] = []
-                    for event in item:
-                        out = await run.process(event)
-                        if out is not None:
-                            processed.append(out)
-                    item = processed
-                await send.send(item)
-
-    nursery.start_soon(stage)
-    return receive
-
-
-def _messages(prompt: Any, system: str | None) -> list[dict[str, Any]]:
-    if isinstance(prompt, str):
-        if not prompt.strip():
-            raise ConfigurationError("the prompt is empty: pass the text to send")
-        messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
-    elif isinstance(prompt, Sequence) and not isinstance(prompt, bytes | bytearray):
-        if not prompt:
-            raise ConfigurationError("messages is empty: pass at least one message")
-        messages = []
-        for position, message in enumerate(prompt):
-            if not isinstance(message, Mapping) or "role" not in message:
-                raise ConfigurationError(
-                    f"message {position} must be a dict with 'role' and 'content', got {message!r}"
-                )
-            if message["role"] not in _ROLES:
-                raise ConfigurationError(
-                    f"message {position} has role {message['role']!r}; use one of "
-                    f"{', '.join(sorted(_ROLES))}"
-                )
-            messages.append(dict(message))
-    else:
-        raise ConfigurationError(
-            "prompt must be a string or a list of {'role': ..., 'content': ...} messages, "
-            f"got {type(prompt).__name__}"
-        )
-    if system is not None:
-        messages.insert(0, {"role": "system", "content": system})
-    return messages
-
-
-#: Chat roles every provider adapter knows how to send.
-_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
-
-#: Inclusive ranges the providers accept (Anthropic's temperature stops at 1; the
-#: provider says so itself, with a BadRequestError).
-_RANGES = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0)}
-
-
-def _tools(tools: Any) -> list[dict[str, Any]] | None:
-    """Copies of the tool definitions, each checked for a name."""
-    if not tools:
-        return None
-    if isinstance(tools, Mapping) or not isinstance(tools, Sequence):
-        raise ConfigurationError(
-            "tools must be a list of tool definitions, e.g. [{'name': 'get_weather', "
-            "'description': '...', 'parameters': {...JSON schema...}}]"
-        )
-    out = []
-    for position, tool in enumerate(tools):
-        if not isinstance(tool, Mapping):
-            raise ConfigurationError(f"tool {position} must be a dict, got {tool!r}")
-        inner = tool.get("function") or tool.get("custom")  # OpenAI's wrapped shapes
-        name = inner.get("name") if isinstance(inner, Mapping) else tool.get("name")
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError(
-                f"tool {position} has no name: give {{'name': ..., 'description': ..., "
-                f"'parameters': {{...}}}} (or OpenAI's {{'type': 'function', "
-                f"'function': {{'name': ...}}}}); got {dict(tool)!r}"
-            )
-        out.append(dict(tool))
-    return out
-
-
-def _validate_params(fields: dict[str, Any]) -> None:
-    max_tokens = fields.get("max_tokens")
-    if max_tokens is not None and (
-        not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens <= 0
-    ):
-        raise ConfigurationError(f"max_tokens must be a positive integer, got {max_tokens!r}")
-    for name in ("temperature", "top_p"):
-        value = fields.get(name)
-        if value is not None and (
-            not isinstance(value, int | float)
-            or isinstance(value, bool)
-            or not math.isfinite(value)
-        ):
-            raise ConfigurationError(f"{name} must be a number, got {value!r}")
-        if value is not None and not _RANGES[name][0] <= value <= _RANGES[name][1]:
-            low, high = _RANGES[name]
-            raise ConfigurationError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
-    n = fields.get("n")
-    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
-        raise ConfigurationError(f"n must be an integer >= 1, got {n!r}")
-    stop = fields.get("stop")
-    if isinstance(stop, str):
-        fields["stop"] = [stop]
-    elif stop is not None and not (
-        isinstance(stop, list | tuple) and all(isinstance(s, str) for s in stop)
-    ):
-        raise ConfigurationError(f"stop must be a string or a list of strings, got {stop!r}")
-    response_format = fields.get("response_format")
-    if response_format is not None and not (
-        isinstance(response_format, dict) and isinstance(response_format.get("type"), str)
-    ):
-        raise ConfigurationError(
-            "response_format must be a dict like {'type': 'json_object'} or "
-            "{'type': 'json_schema', 'json_schema': {...}}"
-        )
+            await session.close()

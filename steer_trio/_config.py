@@ -74,6 +74,9 @@ class StreamingOptions:
     #: Batches buffered between the network task and the processing task. Small on
     #: purpose: a slow callback slows reading instead of growing memory.
     buffer_size: int = attrs.field(default=16, validator=_non_negative_int)
+    #: Largest non-streaming response body (``generate()``), counted after decoding:
+    #: beyond it ``ResponseTooLargeError`` (a compression bomb stops here too).
+    max_response_bytes: int = attrs.field(default=32 * 1024 * 1024, validator=_non_negative_int)
 
     def replace(self, **changes: Any) -> StreamingOptions:
         """A copy with some fields changed (options are frozen)."""

@@ -3,6 +3,7 @@
     SteerError
     ├── ConfigurationError          bad input, caught before any request is sent
     │   ├── UnknownModelError       a model no provider claims (lists the choices)
+    │   ├── ClientClosedError       a client used after ``aclose()``
     │   └── MissingAPIKeyError      names the environment variable to set
     ├── ProviderError               the provider said no (HTTP status or in-stream error)
     │   ├── BadRequestError         400, 409, 413, 422
@@ -21,8 +22,10 @@
     │   └── DeadlineExceeded
     ├── StreamIncompleteError       the body ended cleanly without ``[DONE]``/``message_stop``
     ├── StreamProtocolError         a payload we cannot read (keeps the raw line)
-    │   └── SSEEventTooLargeError   an event over ``max_event_bytes``
-    └── ResponseValidationError     JSON that does not fit ``response_model``
+    │   ├── SSEEventTooLargeError   an event over ``max_event_bytes``
+    │   └── ResponseTooLargeError   a JSON body over ``max_response_bytes``
+    ├── ResponseValidationError     JSON that does not fit ``response_model``
+    └── CallbackError               the caller's own callback, filter or transformer raised
 
 ``is_retryable`` says whether the failure is transient (a new request may succeed).
 Whether the SDK retries by itself is a separate fact: never once content reached the
@@ -40,6 +43,8 @@ __all__ = [
     "APIConnectionError",
     "AuthenticationError",
     "BadRequestError",
+    "CallbackError",
+    "ClientClosedError",
     "ConfigurationError",
     "ConnectTimeout",
     "DeadlineExceeded",
@@ -51,6 +56,7 @@ __all__ = [
     "PermissionDeniedError",
     "ProviderError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "SSEEventTooLargeError",
     "ServerError",
@@ -89,6 +95,11 @@ class ConfigurationError(SteerError, ValueError):
 
 class UnknownModelError(ConfigurationError):
     pass
+
+
+class ClientClosedError(ConfigurationError):
+    """The client was closed (``aclose()`` or the end of its ``async with``); make a new
+    ``SteerClient`` instead of reusing it."""
 
 
 class MissingAPIKeyError(ConfigurationError):
@@ -210,6 +221,10 @@ class SSEEventTooLargeError(StreamProtocolError):
     pass
 
 
+class ResponseTooLargeError(StreamProtocolError):
+    """A non-streaming body larger than ``StreamingOptions.max_response_bytes`` (decoded)."""
+
+
 class ResponseValidationError(SteerError, ValueError):
     """The streamed JSON does not fit the requested ``response_model``."""
 
@@ -219,6 +234,18 @@ class ResponseValidationError(SteerError, ValueError):
         super().__init__(message, partial=partial)
         self.raw_json = raw_json
         self.value = value
+
+
+class CallbackError(SteerError):
+    """Your own code raised while the stream ran: a callback (``on_delta``...) or an
+    event processor's filter or transformer. ``__cause__`` is exactly what it raised;
+    ``callback`` names it; ``partial`` is the response so far. When ``on_error`` itself
+    raised, ``stream_error`` (also the ``__context__``) is the error it was told about."""
+
+    def __init__(self, message: str, *, callback: str, partial: Any = None) -> None:
+        super().__init__(message, partial=partial)
+        self.callback = callback
+        self.stream_error: BaseException | None = None
 
 
 # -- mapping -----------------------------------------------------------------------

@@ -1,4 +1,13 @@
-"""Exception groups stop at our own nurseries: callers see one exception."""
+"""Exception groups stop at the nurseries steer_trio opens: callers see one exception.
+
+Only a group that one of *our* nurseries raised is collapsed, and only one level deep:
+its direct children are what our tasks (and the block we ran inside the nursery)
+raised. A group that the caller's own code raised is one of those children and comes
+out untouched. Among the children, ``KeyboardInterrupt`` wins; ``trio.Cancelled``
+(the echo of a cancellation) loses to anything else; when more than one real error is
+left, the first is raised and the others are kept on its ``__context__`` chain, so a
+traceback still shows them.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +15,42 @@ from typing import Any
 
 import trio
 
-__all__ = ["unwrap_group"]
+__all__ = ["collapse_group"]
 
 
-def unwrap_group(group: BaseExceptionGroup[Any]) -> BaseException:
-    """The one exception a caller should see from a nursery we opened."""
-    leaves: list[BaseException] = []
+def collapse_group(group: BaseExceptionGroup[Any]) -> BaseException:
+    """The one exception to raise instead of ``group``, a group from our own nursery."""
+    children = list(group.exceptions)
+    interrupts = [e for e in children if isinstance(e, KeyboardInterrupt)]
+    real = [e for e in children if not isinstance(e, trio.Cancelled | KeyboardInterrupt)]
+    cancels = [e for e in children if isinstance(e, trio.Cancelled)]
+    ordered = interrupts + real + cancels
+    if not ordered:
+        return group
+    chosen = ordered[0]
+    # Keep the other real errors visible, chained behind the chosen one.
+    for other in interrupts + real:
+        if not _in_chain(chosen, other):
+            _append_context(chosen, other)
+    return chosen
 
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        else:
-            leaves.append(exc)
 
-    walk(group)
-    for leaf in leaves:
-        if not isinstance(leaf, trio.Cancelled):
-            return leaf
-    return leaves[0] if leaves else group
+def _in_chain(head: BaseException | None, exc: BaseException) -> bool:
+    seen: set[int] = set()
+    while head is not None and id(head) not in seen:
+        if head is exc:
+            return True
+        seen.add(id(head))
+        head = head.__context__
+    return False
+
+
+def _append_context(head: BaseException, exc: BaseException) -> None:
+    """Put ``exc`` at the end of ``head``'s context chain (cycle-safe)."""
+    seen: set[int] = set()
+    node = head
+    while node.__context__ is not None and id(node) not in seen:
+        seen.add(id(node))
+        node = node.__context__
+    if node is not exc:
+        node.__context__ = exc

@@ -4,6 +4,14 @@ One :class:`Pipeline` per request, used by every way of streaming (plain ``async
 ``async with client.stream()``, ``stream_with_usage``). Knows nothing about HTTP.
 When no processor, callback or JSON handling is configured, ``handle`` reduces to
 appending text: the fast path.
+
+Endings: ``complete()`` (the stream finished), ``fail()`` (an error, a cancellation or
+Ctrl-C: the partial response, then ``on_error``) and ``fail_now()`` (the caller walked
+away from an unfinished plain ``async for``: the partial, synchronously, no callback).
+
+Errors raised by the caller's own code (a callback, a transformer or filter of an
+event processor) become one ``CallbackError`` carrying the partial response, with the
+caller's exception, untouched, as its ``__cause__``.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from typing import Any
 import trio
 
 from ._config import StreamingOptions
-from ._errors import ResponseValidationError, SteerError
+from ._errors import CallbackError, ResponseValidationError, SteerError
 from ._events import (
     StreamCompleteEvent,
     StreamDeltaEvent,
@@ -28,7 +36,7 @@ from ._events import (
     StreamUsageEvent,
 )
 from ._processing import _accounting
-from ._processing._processor import ProcessorRun
+from ._processing._processor import _ProcessorRun
 from ._response import ResponseBuilder, StreamingResponse
 from ._toolcalls import ToolCallAssembler
 from ._usage import Usage
@@ -36,9 +44,8 @@ from ._usage import Usage
 __all__ = ["CALLBACK_NAMES", "Callbacks", "Pipeline"]
 
 Callback = Callable[[Any], Any]
-
-
 AsyncCallback = Callable[[Any], Awaitable[None]]
+
 CALLBACK_NAMES = (
     "on_start",
     "on_delta",
@@ -48,6 +55,13 @@ CALLBACK_NAMES = (
     "on_json",
     "on_tool_call",
 )
+
+#: ``on_error`` after a failure may do real work (log, store the partial), but it must
+#: not hold the caller forever: it is cancelled after this long.
+ON_ERROR_SECONDS = 10.0
+#: Cleanup after a cancellation is shielded so it happens, and bounded so it cannot
+#: hold the cancellation up.
+CLEANUP_SECONDS = 2.0
 
 
 class Callbacks:
@@ -117,7 +131,7 @@ class Pipeline:
         self.request_id: str | None = None
         self.headers: dict[str, str] = {}
         processor = options.event_processor
-        self.run: ProcessorRun | None = processor.begin() if processor is not None else None
+        self.run: _ProcessorRun | None = processor.begin() if processor is not None else None
         self.json_parser: Any = None
         if options.enable_json_stream_handler or response_model is not None:
             from ._jsonstream import IncrementalJSONParser
@@ -125,6 +139,8 @@ class Pipeline:
             self.json_parser = IncrementalJSONParser()
         self._json_error: BaseException | None = None
         self.finished = False
+        #: The response as it ended (complete or partial), once it has ended.
+        self.response: StreamingResponse[Any] | None = None
         self.accounting = _accounting.UsageAccounting(
             model=model, options=options, messages=messages
         )
@@ -153,9 +169,23 @@ class Pipeline:
         self.request_id = request_id
         self.headers = headers or {}
         start = StreamStartEvent(provider=self.provider, model=self.model, request_id=request_id)
-        event = await self.run.process(start) if self.run is not None else start
+        event = await self._process(start)
         if event is not None and self.callbacks.on_start is not None:
-            await self.callbacks.on_start(event)
+            await _guarded(self.callbacks.on_start, event, "on_start")
+
+    async def _process(self, event: StreamEvent) -> StreamEvent | None:
+        if self.run is None:
+            return event
+        try:
+            return await self.run.process(event)
+        except (SteerError, trio.Cancelled):
+            raise
+        except Exception as exc:
+            raise CallbackError(
+                f"the event processor raised {type(exc).__name__} on a {event.event_type} "
+                f"event: {exc}",
+                callback="event_processor",
+            ) from exc
 
     def handle_plain(self, events: list[StreamEvent], texts: list[str] | None) -> None:
         """``handle`` when ``plain``: nothing to await, so no coroutine per batch."""
@@ -173,30 +203,34 @@ class Pipeline:
             self.handle_plain(events, texts)
             return
         builder = self.builder
-        run = self.run if self._process_deltas else None
+        process = self._process_deltas
         on_delta = self.callbacks.on_delta
         on_delta_sync = self.callbacks.on_delta_sync
         for raw in events:
-            event = await run.process(raw) if run is not None else raw
-            if event is None:
+            event = await self._process(raw) if process else raw
+            if event is None or not isinstance(event, StreamDeltaEvent):
                 continue
-            if isinstance(event, StreamDeltaEvent):
-                event.request_id = self.request_id
-                builder.add(event)
-                if on_delta_sync is not None:
+            event.request_id = self.request_id
+            builder.add(event)
+            if on_delta_sync is not None:
+                try:
                     result = on_delta_sync(event)
                     if result is not None and inspect.isawaitable(result):
                         await result
-                elif on_delta is not None:
-                    await on_delta(event)
-                delta = event.delta
-                if delta.kind == "tool_call":
-                    await self._tool_events(self.tools.feed(delta))
-                elif delta.kind == "text" and delta.choice_index == 0:
-                    if texts is not None:
-                        texts.append(delta.value)
-                    if self.json_parser is not None:
-                        await self._feed_json(delta.value)
+                except (SteerError, trio.Cancelled):
+                    raise
+                except Exception as exc:
+                    raise _callback_error("on_delta", exc) from exc
+            elif on_delta is not None:
+                await _guarded(on_delta, event, "on_delta")
+            delta = event.delta
+            if delta.kind == "tool_call":
+                await self._tool_events(self.tools.feed(delta))
+            elif delta.kind == "text" and delta.choice_index == 0:
+                if texts is not None:
+                    texts.append(delta.value)
+                if self.json_parser is not None:
+                    await self._feed_json(delta.value)
 
     async def _tool_events(self, events: list[StreamToolCallEvent]) -> None:
         on_tool_call = self.callbacks.on_tool_call
@@ -208,9 +242,9 @@ class Pipeline:
                 self.model,
                 self.request_id,
             )
-            processed = await self.run.process(event) if self.run is not None else event
+            processed = await self._process(event)
             if processed is not None:
-                await on_tool_call(processed)
+                await _guarded(on_tool_call, processed, "on_tool_call")
 
     async def _feed_json(self, text: str) -> None:
         if self._json_error is not None:
@@ -222,20 +256,21 @@ class Pipeline:
             return
         on_json = self.callbacks.on_json
         if on_json is not None:
-            await on_json(
-                StreamJSONEvent(
-                    provider=self.provider,
-                    model=self.model,
-                    request_id=self.request_id,
-                    partial=self.json_parser.partial,
-                    completed=done,
-                )
+            event = StreamJSONEvent(
+                provider=self.provider,
+                model=self.model,
+                request_id=self.request_id,
+                partial=self.json_parser.partial,
+                completed=done,
             )
+            processed = await self._process(event)
+            if processed is not None:
+                await _guarded(on_json, processed, "on_json")
 
     # -- endings -----------------------------------------------------------------------
 
-    def snapshot(self, parser: Any, timing: dict[str, Any]) -> StreamingResponse:
-        response = StreamingResponse(
+    def snapshot(self, parser: Any, timing: dict[str, Any]) -> StreamingResponse[Any]:
+        response: StreamingResponse[Any] = StreamingResponse(
             provider=self.provider,
             model=getattr(parser, "model", None) or self.model,
             request_id=self.request_id,
@@ -260,7 +295,7 @@ class Pipeline:
         return response
 
     async def _settle_usage(
-        self, response: StreamingResponse, parser: Any, *, cancelled: bool
+        self, response: StreamingResponse[Any], parser: Any, *, cancelled: bool
     ) -> None:
         provider_usage: Usage | None = parser.usage
         # Anthropic's message_start usage is final for the prompt, preliminary for output.
@@ -269,7 +304,11 @@ class Pipeline:
         if self.run is not None and self.run.processor.add_metrics and response.usage_info:
             response.metrics.update(self.run.metrics(response.usage_info.completion_tokens))
 
-    async def complete(self, parser: Any, timing: dict[str, Any]) -> StreamingResponse:
+    async def complete(self, parser: Any, timing: dict[str, Any]) -> StreamingResponse[Any]:
+        """The stream finished: the response, ``on_usage`` and ``on_complete``.
+
+        A failure in here (a callback that raises, the deadline) leaves
+        ``finished`` false: the caller then fails the stream with the partial."""
         await self._tool_events(self.tools.finish())
         response = self.snapshot(parser, timing)
         await self._settle_usage(response, parser, cancelled=False)
@@ -282,10 +321,9 @@ class Pipeline:
                 usage=response.usage_info,
                 is_estimated=response.usage_info.is_estimated,
             )
-            if self.run is not None:
-                usage_event = await self.run.process(usage_event)  # type: ignore[arg-type]
+            usage_event = await self._process(usage_event)  # type: ignore[arg-type]
             if usage_event is not None and self.callbacks.on_usage is not None:
-                await self.callbacks.on_usage(usage_event)
+                await _guarded(self.callbacks.on_usage, usage_event, "on_usage")
         complete: StreamEvent | None = StreamCompleteEvent(
             provider=self.provider,
             model=response.model,
@@ -295,19 +333,19 @@ class Pipeline:
             metadata=dict(response.metrics),
             response=response,
         )
-        if self.run is not None:
-            complete = await self.run.process(complete)  # type: ignore[arg-type]
-            if complete is not None:
-                response.metrics.update(complete.metadata)
-        self.finished = True
+        complete = await self._process(complete)  # type: ignore[arg-type]
+        if complete is not None:
+            response.metrics.update(complete.metadata)
         if complete is not None and self.callbacks.on_complete is not None:
-            await self.callbacks.on_complete(complete)
+            await _guarded(self.callbacks.on_complete, complete, "on_complete")
+        self.finished = True
+        self.response = response
         if isinstance(response.json_error, ResponseValidationError):
             response.json_error.partial = response
             raise response.json_error
         return response
 
-    def _finish_json(self, response: StreamingResponse) -> None:
+    def _finish_json(self, response: StreamingResponse[Any]) -> None:
         if self.json_parser is None:
             return
         if self._json_error is None:
@@ -319,49 +357,132 @@ class Pipeline:
         if self.response_model is not None and self._json_error is None:
             response.parsed = _structure(self.response_model, response.json_value, response)
 
-    async def fail(
-        self, error: BaseException, parser: Any, timing: dict[str, Any], *, notify: bool = True
-    ) -> StreamingResponse:
-        """Build the partial response for ``error``; attach it; tell ``on_error``.
-
-        Runs shielded and bounded: it must finish even when the caller was cancelled,
-        and it must not hold up a cancellation for long.
-        """
-        cancelled = isinstance(error, trio.Cancelled | KeyboardInterrupt | GeneratorExit)
+    def _partial(
+        self,
+        error: BaseException,
+        parser: Any,
+        timing: dict[str, Any],
+    ) -> StreamingResponse[Any]:
         response = self.snapshot(parser, timing)
         response.is_partial = True
-        response.error = error
-        with trio.CancelScope(shield=True), trio.move_on_after(2.0):
-            await self._settle_usage(response, parser, cancelled=cancelled)
+        # Leaving early (GeneratorExit stands for it) is the caller's choice, not an error.
+        response.error = None if isinstance(error, GeneratorExit) else error
         if self.json_parser is not None and response.text:
             response.json_value = self.json_parser.partial
+        return response
+
+    def _attach(self, error: BaseException, response: StreamingResponse[Any]) -> None:
         if isinstance(error, SteerError):
             if error.partial is None:
                 error.partial = response
             error.content_delivered = self.builder.chunk_count > 0
         self.finished = True
+        self.response = response
+
+    async def fail(
+        self,
+        error: BaseException,
+        parser: Any,
+        timing: dict[str, Any],
+        *,
+        notify: bool = True,
+        billed: bool = True,
+    ) -> StreamingResponse[Any]:
+        """Build the partial response for ``error``; attach it; tell ``on_error``.
+
+        ``billed`` False: the provider never answered this request (it refused it
+        before any output, or it was never reached), so it costs nothing.
+
+        An ``on_error`` that raises is the caller's own error: it comes out as a
+        ``CallbackError`` whose ``__context__`` is ``error`` (nothing is lost); one that
+        does not return is cancelled after ``ON_ERROR_SECONDS``.
+        """
+        cancelled = isinstance(error, trio.Cancelled | KeyboardInterrupt | GeneratorExit)
+        response = self._partial(error, parser, timing)
+        with trio.CancelScope(shield=True), trio.move_on_after(CLEANUP_SECONDS):
+            if billed:
+                await self._settle_usage(response, parser, cancelled=cancelled)
+            else:
+                _not_billed(response, error)
+        self._attach(error, response)
         on_error = self.callbacks.on_error
         # A `break` (GeneratorExit) is the caller's own choice: nothing to report.
-        if notify and on_error is not None and not isinstance(error, GeneratorExit):
-            event = StreamErrorEvent(
-                provider=self.provider,
-                model=response.model,
-                request_id=self.request_id,
-                error=error,
-                error_type="cancelled" if cancelled else type(error).__name__,
-                partial=response,
-            )
-            if cancelled:
-                # The last callback of a cancelled stream, so the caller can keep the
-                # partial response; shielded and bounded, nothing fires after it.
-                with trio.CancelScope(shield=True), trio.move_on_after(1.0):
-                    await on_error(event)
-            else:
+        if not notify or on_error is None or isinstance(error, GeneratorExit):
+            return response
+        event = StreamErrorEvent(
+            provider=self.provider,
+            model=response.model,
+            request_id=self.request_id,
+            error=error,
+            error_type="cancelled" if cancelled else type(error).__name__,
+            partial=response,
+        )
+        # The last callback of the stream, so the caller can keep the partial; bounded
+        # either way, and shielded when the stream is being cancelled.
+        with (
+            trio.CancelScope(shield=cancelled),
+            trio.move_on_after(CLEANUP_SECONDS if cancelled else ON_ERROR_SECONDS),
+        ):
+            try:
                 await on_error(event)
+            except Exception as exc:
+                raise _callback_error("on_error", exc, context=error, partial=response) from exc
         return response
 
+    def fail_now(self, error: BaseException, parser: Any, timing: dict[str, Any]) -> None:
+        """The partial response, synchronously, for a stream the caller walked away from
+        (no callback: leaving is the caller's choice). Usage is the provider's if it
+        reported any, else a local estimate from what is already loaded."""
+        response = self._partial(error, parser, timing)
+        self.accounting.settle_nowait(
+            response, parser.usage, final=getattr(parser, "usage_final", True)
+        )
+        self._attach(error, response)
 
-def _structure(model: type, value: Any, response: StreamingResponse) -> Any:
+
+async def _guarded(callback: AsyncCallback, event: Any, name: str) -> None:
+    try:
+        await callback(event)
+    except (SteerError, trio.Cancelled):
+        raise
+    except Exception as exc:
+        raise _callback_error(name, exc) from exc
+
+
+def _callback_error(
+    name: str,
+    exc: BaseException,
+    *,
+    context: BaseException | None = None,
+    partial: StreamingResponse[Any] | None = None,
+) -> CallbackError:
+    error = CallbackError(
+        f"{name} raised {type(exc).__name__}: {exc}", callback=name, partial=partial
+    )
+    if context is not None:
+        error.stream_error = context
+        error.__context__ = context
+    return error
+
+
+def _not_billed(response: StreamingResponse[Any], error: BaseException) -> None:
+    status = getattr(error, "status_code", None)
+    why = (
+        f"the provider answered HTTP {status} before any output"
+        if status
+        else (
+            "the request never reached the provider"
+            if isinstance(error, SteerError)
+            else "the request ended before the provider answered"
+        )
+    )
+    response.usage_info = None
+    response.cost_usd = 0.0
+    response.cost_breakdown = None
+    response.cost_reason = f"not billed: {why}"
+
+
+def _structure(model: type, value: Any, response: StreamingResponse[Any]) -> Any:
     import cattrs
 
     try:

@@ -8,14 +8,29 @@ the ``partial`` carried by an error.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Generic, Literal, TypedDict, TypeVar, cast
 
 import attrs
 
 from ._events import StreamDeltaEvent
 from ._usage import Usage
 
-__all__ = ["ChoiceResult", "ResponseBuilder", "StreamingResponse", "ToolCall"]
+__all__ = ["ChoiceResult", "ResponseBuilder", "StreamingResponse", "ToolCall", "UsageDict"]
+
+T = TypeVar("T")
+
+
+class UsageDict(TypedDict):
+    """``response.usage``: the streaming guide's dict (see ``Usage`` for the meanings)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    is_estimated: bool
+    source: Literal["provider", "tiktoken", "character"]
 
 
 @attrs.define(slots=True)
@@ -43,8 +58,12 @@ class ChoiceResult:
 
 
 @attrs.define(slots=True, kw_only=True)
-class StreamingResponse:
-    """The result of ``stream_with_usage()`` (or the ``partial`` of an error)."""
+class StreamingResponse(Generic[T]):
+    """The result of ``stream_with_usage()`` and ``generate()``, a finished
+    ``client.stream()``'s ``response``, or the ``partial`` of an error.
+
+    Generic in the type of ``parsed``: ``StreamingResponse[Person]`` when
+    ``response_model=Person`` was given."""
 
     text: str = ""
     provider: str = ""
@@ -77,15 +96,15 @@ class StreamingResponse:
     json_value: Any = None
     json_error: BaseException | None = None
     #: The value of ``response_model`` structured from the JSON, if one was asked for.
-    parsed: Any = None
+    parsed: T | None = None
 
     def get_text(self) -> str:
         return self.text
 
     @property
-    def usage(self) -> dict[str, Any] | None:
+    def usage(self) -> UsageDict | None:
         """``{'prompt_tokens', 'completion_tokens', 'total_tokens', ...details}``."""
-        return None if self.usage_info is None else self.usage_info.to_dict()
+        return None if self.usage_info is None else cast(UsageDict, self.usage_info.to_dict())
 
     def get_json(self) -> Any:
         """The parsed JSON answer. Raises the parse error if the text was not valid JSON."""
@@ -134,7 +153,7 @@ class ResponseBuilder:
     def text(self) -> str:
         return "".join(self._parts)
 
-    def build(self, response: StreamingResponse) -> StreamingResponse:
+    def build(self, response: StreamingResponse[Any]) -> StreamingResponse[Any]:
         """Fill the text, choices and tool calls of ``response`` from what was fed."""
         response.text = self.text
         indexes = sorted(set(self._choices) | {0})
@@ -148,7 +167,7 @@ class ResponseBuilder:
                     text=text,
                     reasoning="".join(state.reasoning),
                     refusal="".join(state.refusal) if state.refusal else None,
-                    tool_calls=[state.calls[k] for k in sorted(state.calls)],
+                    tool_calls=[state.calls[k].build() for k in sorted(state.calls)],
                 )
             )
         response.choices = choices
@@ -166,7 +185,7 @@ class _ChoiceState:
         self.text: list[str] = []
         self.reasoning: list[str] = []
         self.refusal: list[str] = []
-        self.calls: dict[int, ToolCall] = {}
+        self.calls: dict[int, _CallState] = {}
 
     def add(self, kind: str, delta: Any) -> None:
         if kind == "text":
@@ -180,9 +199,35 @@ class _ChoiceState:
             index = delta.tool_call_index or 0
             call = self.calls.get(index)
             if call is None:
-                call = self.calls[index] = ToolCall(index=index, choice_index=delta.choice_index)
+                call = self.calls[index] = _CallState(index, delta.choice_index)
             if delta.tool_call_id:
                 call.id = delta.tool_call_id
             if delta.tool_name:
                 call.name = delta.tool_name
-            call.arguments += delta.value
+            if delta.value:
+                call.pieces.append(delta.value)
+
+
+class _CallState:
+    """A tool call being streamed: its argument pieces are joined once, when a response
+    is built (appending to one string would copy it on every piece: quadratic)."""
+
+    __slots__ = ("choice_index", "id", "index", "name", "pieces")
+
+    def __init__(self, index: int, choice_index: int) -> None:
+        self.index = index
+        self.choice_index = choice_index
+        self.id: str | None = None
+        self.name: str | None = None
+        self.pieces: list[str] = []
+
+    def build(self) -> ToolCall:
+        if len(self.pieces) > 1:
+            self.pieces[:] = ["".join(self.pieces)]
+        return ToolCall(
+            index=self.index,
+            id=self.id,
+            name=self.name,
+            arguments=self.pieces[0] if self.pieces else "",
+            choice_index=self.choice_index,
+        )

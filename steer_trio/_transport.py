@@ -1,23 +1,39 @@
-"""Sending a request, retrying before content, and the network-read loop.
+"""Sending a request, retrying before the answer starts, and the network-read loop.
 
 The only module that touches httpx2. An :class:`Exchange` is one logical request:
-``open()`` sends it (retrying transient failures with backoff), ``read_batch()``
-returns the events parsed from one network read, ``aclose()`` releases the
-connection (shielded, bounded).
+``open()`` sends it (retrying transient failures with backoff, never once a byte of
+the answer body has arrived), ``read_batch()`` returns the events parsed from one
+network read, ``aclose()`` releases the connection (shielded, bounded) and
+``abandon()`` shuts the socket at once, synchronously, for a stream the caller left
+without closing it (the async release of the pool slot follows on the client's next
+call or its close).
 
-Cost discipline: no cancel scope per event. Silence is caught by the transport's
-read timeout; deadlines and the idle gap are a clock comparison per read. A cancel
-scope per read is opened only while a first-token or total deadline is pending,
-because only a scope can interrupt a read that is waiting on a trickle.
+Clocks (all on trio's clock, so tests run them on an autojump clock):
+
+* the ``deadline`` counts from the start of the caller's call: waiting for a pool
+  slot, connecting, retries and backoff, reading, and the callbacks;
+* the first-token limit and the idle clock start when the request is *sent* (after
+  the pool handed out a connection): waiting for a slot is not silence;
+* idle time is time spent waiting inside reads since the last content: a slow
+  consumer is not a silent provider, a trickle of keep-alives is.
+
+Cost discipline: no cancel scope per event. A cancel scope per read is opened only
+while a first-token or total deadline is pending, because only a scope can interrupt a
+read that is waiting on a trickle.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
+import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+import warnings
+import zlib
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 import trio
@@ -30,10 +46,12 @@ from ._errors import (
     FirstTokenTimeout,
     IdleTimeout,
     ProviderError,
+    ResponseTooLargeError,
     SteerError,
     StreamIncompleteError,
     StreamInterruptedError,
     StreamProtocolError,
+    error_from_payload,
     error_from_status,
 )
 from ._events import StreamDeltaEvent, StreamEvent
@@ -41,7 +59,15 @@ from ._providers._base import ProviderRequest, WireParser
 from ._retry import RetryPolicy, parse_retry_after, should_retry_header
 from ._sse import SSEDecoder
 
-__all__ = ["DEFAULT_LIMITS", "Exchange", "RetryPolicy", "make_http_client", "parse_retry_after"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "Exchange",
+    "InsecureTransportWarning",
+    "RetryPolicy",
+    "make_http_client",
+    "parse_retry_after",
+    "redact_url",
+]
 
 #: Batch jobs run hundreds of concurrent streams; httpx2's defaults (100) would queue them.
 DEFAULT_LIMITS = httpx2.Limits(
@@ -53,11 +79,32 @@ _DRAIN_MAX_BYTES = 64 * 1024
 _DRAIN_MAX_SECONDS = 1.0
 #: Cleanup that awaits is shielded, and bounded by this.
 _CLOSE_TIMEOUT = 2.0
-#: Error bodies are read up to this size for the message.
+#: Error bodies are read up to this size, and for at most this long, for the message.
 _ERROR_BODY_MAX = 64 * 1024
+_ERROR_BODY_SECONDS = 5.0
+#: Redirects followed (307/308 only, and only when the caller's client follows them).
+_MAX_REDIRECTS = 5
+#: Headers that carry a credential: never sent to another origin.
+_CREDENTIAL_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "api-key",
+        "x-goog-api-key",
+        "cookie",
+    }
+)
+#: Query parameters whose values are redacted from URLs shown in messages.
+_SECRET_PARAMS = ("key", "token", "secret", "password", "signature", "sig")
 
 
-_ssl_context: Any = None
+class InsecureTransportWarning(UserWarning):
+    """An API key is about to travel over plain ``http://`` to a host that is not this
+    machine. Warned once per host; use ``https://`` or a loopback address."""
+
+
+_warned_insecure_hosts: set[str] = set()
 
 
 def _build_http_client(limits: httpx2.Limits | None) -> httpx2.AsyncClient:
@@ -68,12 +115,66 @@ def _build_http_client(limits: httpx2.Limits | None) -> httpx2.AsyncClient:
     return httpx2.AsyncClient(limits=limits or DEFAULT_LIMITS, timeout=None, verify=_ssl_context)
 
 
+_ssl_context: Any = None
+
+
 async def make_http_client(limits: httpx2.Limits | None = None) -> httpx2.AsyncClient:
     """A connection pool, built off the event loop the first time (the TLS context is
     then cached for the process, so later pools are cheap)."""
     if _ssl_context is not None:
+        await trio.lowlevel.checkpoint()
         return _build_http_client(limits)
     return await trio.to_thread.run_sync(_build_http_client, limits)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any ``user:password@`` and secret-looking query values hidden."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = parts.query
+    if query:
+        pieces = []
+        for piece in query.split("&"):
+            name, sep, _value = piece.partition("=")
+            if sep and any(word in name.lower() for word in _SECRET_PARAMS):
+                piece = f"{name}=***"
+            pieces.append(piece)
+        query = "&".join(pieces)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _warn_if_insecure(url: httpx2.URL, headers: Mapping[str, str]) -> None:
+    if url.scheme != "http" or not any(h.lower() in _CREDENTIAL_HEADERS for h in headers):
+        return
+    host = url.host
+    if _is_loopback(host) or host in _warned_insecure_hosts:
+        return
+    _warned_insecure_hosts.add(host)
+    warnings.warn(
+        f"an API key is being sent over plain http:// to {host}; anyone on the path can "
+        "read it. Use https://, or a loopback address for a local server.",
+        InsecureTransportWarning,
+        stacklevel=2,
+    )
+
+
+def _origin(url: httpx2.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return (url.scheme, url.host, url.port or default)
 
 
 class Exchange:
@@ -89,6 +190,7 @@ class Exchange:
         provider: str,
         options: StreamingOptions,
         retry_policy: RetryPolicy | None = None,
+        started_at: float | None = None,
     ) -> None:
         self._http = http
         self._url = url
@@ -104,26 +206,42 @@ class Exchange:
         self.request_id: str | None = None
         #: The headers of the provider's last answer (rate limits, request ids).
         self.headers: dict[str, str] = {}
+        #: A delta that carries something arrived (text, reasoning, a tool call's id,
+        #: name or arguments): from here on an interruption is mid-stream.
         self.content_seen = False
+        #: At least one byte of a successful answer's body arrived: never re-send.
+        self.body_started = False
+        #: The provider answered at all (any status): the request may have been billed.
+        self.answered = False
         self.finished = False
-        self.started_at = trio.current_time()
+        now = trio.current_time()
+        #: The caller's call started here: the deadline counts from it.
+        self.started_at = now if started_at is None else started_at
+        #: The request left for the provider (after the pool gave us a connection).
+        self.sent_at: float | None = None
         self.first_token_at: float | None = None
-        self._last_content_at = self.started_at
+        self._idle_spent = 0.0
+        self._send_scope: trio.CancelScope | None = None
         self._response: httpx2.Response | None = None
         self._raw: AsyncIterator[bytes] | None = None
         self._decoder = SSEDecoder(max_event_bytes=options.max_event_bytes)
         self._deadline_at = (
             self.started_at + options.deadline if options.deadline is not None else math.inf
         )
-        self._first_token_at_limit = (
-            self.started_at + options.first_token_timeout
-            if options.first_token_timeout is not None
-            else math.inf
-        )
-        self._cancel_at = min(self._deadline_at, self._first_token_at_limit)
+        self._cancel_at = self._deadline_at
+        #: Raised by the next ``read_batch``: the events before it were delivered first.
+        self._pending_error: BaseException | None = None
+        #: The end marker was seen and its batch delivered: drain and close next.
+        self._end_seen = False
+        self._abandoned: list[httpx2.Response] = []
         #: False for a non-streaming request (``generate()``): the body is one JSON.
         self.expect_stream = True
         self._json_body: dict[str, Any] | None = None
+
+    @property
+    def deadline_at(self) -> float:
+        """Where the caller's deadline falls on trio's clock (``inf`` without one)."""
+        return self._deadline_at
 
     # -- sending -------------------------------------------------------------------
 
@@ -135,24 +253,23 @@ class Exchange:
 
     async def open(self) -> None:
         """Send the request, retrying transient failures; returns once headers are in."""
-        last_error: SteerError | None = None
         while True:
             self.attempts += 1
             try:
                 await self._send_once()
                 return
             except SteerError as exc:
-                last_error = exc
-            delay = self._retry_delay(last_error)
+                error = exc
+            delay = self._retry_delay(error)
             if delay is None:
-                raise last_error
+                raise error
             self.retry_delays.append(delay)
             # Sleeping is a checkpoint: cancelling during backoff returns at once.
             await trio.sleep(delay)
 
     def _retry_delay(self, error: SteerError) -> float | None:
         """The delay before the next attempt, or None when we must not retry."""
-        if self.content_seen or self.attempts > self.options.max_retries:
+        if self.body_started or self.attempts > self.options.max_retries:
             return None
         if isinstance(error, APIConnectionError | StreamIncompleteError):
             if not self.options.retry_on_connection_error:
@@ -168,35 +285,105 @@ class Exchange:
             return None  # the deadline would pass while waiting: fail now with this error
         return delay
 
-    async def _send_once(self) -> None:
-        req = self._http.build_request(
-            "POST",
-            self._url,
-            json=self._request.json,
-            headers={
-                **self._request.headers,
-                "idempotency-key": self.idempotency_key,
-                # A stream is read raw, event by event: ask servers not to compress it.
-                **({"accept-encoding": "identity"} if self.expect_stream else {}),
-            },
+    def _build(self, url: httpx2.URL | str, headers: dict[str, str]) -> httpx2.Request:
+        body = self._request.json
+        method = getattr(self._request, "method", "POST")
+        return self._http.build_request(
+            method,
+            url,
+            json=body if method != "GET" else None,
+            headers=headers,
             timeout=self._timeout(),
+            extensions={"trace": self._trace},
         )
+
+    async def _trace(self, event: str, info: dict[str, Any]) -> None:
+        # The request leaves once the pool gave us a connection: the first-token and
+        # idle clocks start here, not while we queued for a slot.
+        if event.endswith("send_request_headers.started"):
+            self._mark_sent(trio.current_time())
+
+    def _mark_sent(self, now: float) -> None:
+        self.sent_at = now
+        self._idle_spent = 0.0
+        first = self.options.first_token_timeout
+        if first is not None and not self.content_seen:
+            self._cancel_at = min(self._deadline_at, now + first)
+            if self._send_scope is not None:
+                self._send_scope.deadline = self._cancel_at
+
+    async def _send_once(self) -> None:
+        headers = {
+            **self._request.headers,
+            "idempotency-key": self.idempotency_key,
+            # A stream is read raw, event by event, and a JSON body is size-capped as it
+            # is read: ask servers not to compress either.
+            "accept-encoding": "identity",
+        }
+        url: httpx2.URL | str = self._url
+        for _hop in range(_MAX_REDIRECTS + 1):
+            req = self._build(url, headers)
+            _warn_if_insecure(req.url, headers)
+            response = await self._send_request(req)
+            if response.status_code in (301, 302, 303, 307, 308):
+                location = response.headers.get("location")
+                if (
+                    response.status_code in (307, 308)
+                    and location
+                    and getattr(self._http, "follow_redirects", False)
+                ):
+                    await _close_response(response)
+                    next_url = req.url.join(location)
+                    if _origin(next_url) != _origin(req.url):
+                        # A credential never follows a request to another origin.
+                        headers = {
+                            k: v for k, v in headers.items() if k.lower() not in _CREDENTIAL_HEADERS
+                        }
+                    url = next_url
+                    continue
+                raise await self._redirect_error(response, req.url)
+            await self._accept(response)
+            return
+        raise APIConnectionError(
+            f"{self.provider} redirected more than {_MAX_REDIRECTS} times "
+            f"(last: {redact_url(str(url))})"
+        )
+
+    async def _send_request(self, req: httpx2.Request) -> httpx2.Response:
+        shown = redact_url(str(req.url))
+        attempt_started = trio.current_time()
         try:
             with trio.move_on_at(self._cancel_at) as scope:
-                response = await self._http.send(req, stream=True)
+                self._send_scope = scope
+                # Redirects are ours to follow: see _send_once (credentials).
+                response = await self._http.send(req, stream=True, follow_redirects=False)
         except httpx2.ConnectTimeout as exc:
             raise ConnectTimeout(
                 f"could not connect to {self.provider} within "
-                f"{self.options.connection_timeout}s ({self._url})"
+                f"{self.options.connection_timeout}s ({shown})"
             ) from exc
         except httpx2.TimeoutException as exc:
             raise self._silence_error() from exc
         except httpx2.TransportError as exc:
+            detail = redact_url(str(exc)) if str(exc) else type(exc).__name__
             raise APIConnectionError(
-                f"could not reach {self.provider} at {self._url}: {exc or type(exc).__name__}"
+                f"could not reach {self.provider} at {shown}: {detail}"
             ) from exc
+        finally:
+            self._send_scope = None
         if scope.cancelled_caught:
             raise self._deadline_error()
+        now = trio.current_time()
+        if self.sent_at is None or self.sent_at < attempt_started:
+            # A transport without the trace hook (a mock): sent when we asked.
+            self._mark_sent(attempt_started)
+        assert self.sent_at is not None
+        self._idle_spent = now - self.sent_at
+        self.answered = True
+        return response
+
+    async def _accept(self, response: httpx2.Response) -> None:
+        """Check a final (non-redirect) response and make it the one we read."""
         self.headers = dict(response.headers)
         self.request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
         if response.status_code >= 400:
@@ -220,24 +407,33 @@ class Exchange:
         self.parser = self._parser_factory()
         self._decoder = SSEDecoder(max_event_bytes=self.options.max_event_bytes)
 
-    async def _read_body(self, response: httpx2.Response) -> bytes:
+    async def _read_limited(
+        self, response: httpx2.Response, limit: int, seconds: float
+    ) -> tuple[bytes, bool]:
+        """Up to ``limit`` bytes of the body within ``seconds`` (and the deadline);
+        ``(body, complete)``. The response is closed either way."""
         chunks: list[bytes] = []
         size = 0
+        complete = False
+        iterator = response.aiter_raw()
         try:
-            with trio.move_on_after(_DRAIN_MAX_SECONDS * 5):
-                async for chunk in response.aiter_raw():
+            with trio.move_on_at(min(self._deadline_at, trio.current_time() + seconds)):
+                async for chunk in iterator:
                     chunks.append(chunk)
                     size += len(chunk)
-                    if size >= _ERROR_BODY_MAX:
+                    if size >= limit:
                         break
+                else:
+                    complete = True
         except httpx2.HTTPError:
             pass
         finally:
+            await _close_iterator(iterator)  # noqa: ASYNC102 - shielded, bounded inside
             await _close_response(response)  # noqa: ASYNC102 - shielded, bounded inside
-        return b"".join(chunks)
+        return b"".join(chunks), complete
 
     async def _status_error(self, response: httpx2.Response) -> ProviderError:
-        body = await self._read_body(response)
+        body, _complete = await self._read_limited(response, _ERROR_BODY_MAX, _ERROR_BODY_SECONDS)
         return error_from_status(
             self.provider,
             response.status_code,
@@ -246,6 +442,20 @@ class Exchange:
             retry_after=parse_retry_after(response.headers),
             should_retry=should_retry_header(response.headers),
             headers=dict(response.headers),
+        )
+
+    async def _redirect_error(self, response: httpx2.Response, url: httpx2.URL) -> SteerError:
+        await _close_response(response)
+        location = response.headers.get("location")
+        where = redact_url(str(url.join(location))) if location else "nowhere (no Location)"
+        return StreamProtocolError(
+            f"{self.provider} answered HTTP {response.status_code}, a redirect to {where}; "
+            "the request was not sent there. Point base_url at the final address"
+            + (
+                ""
+                if response.status_code in (307, 308)
+                else " (a POST redirected with this status would lose its body)"
+            )
         )
 
     async def fetch_json(self) -> dict[str, Any]:
@@ -257,14 +467,34 @@ class Exchange:
         return self._json_body
 
     async def _read_json(self, response: httpx2.Response, content_type: str) -> dict[str, Any]:
+        limit = self.options.max_response_bytes
+        encoding = response.headers.get("content-encoding", "identity").lower()
+        decoder = _Decompressor(encoding, limit)
+        iterator = response.aiter_raw()
         try:
             with trio.move_on_at(self._cancel_at) as scope:
-                body = await response.aread()
+                async for chunk in iterator:
+                    self.body_started = True
+                    decoder.feed(chunk)
+                    if decoder.size > limit:
+                        raise ResponseTooLargeError(
+                            f"{self.provider} sent a response body over max_response_bytes="
+                            f"{limit} bytes (decoded); raise StreamingOptions.max_response_bytes "
+                            "if this is expected"
+                        )
+            body = decoder.finish()
         except httpx2.TimeoutException as exc:
             raise self._silence_error() from exc
         except httpx2.TransportError as exc:
             raise self._broken_error(exc) from exc
+        except (OSError, EOFError, zlib.error) as exc:
+            raise StreamProtocolError(
+                f"{self.provider} sent a {encoding}-encoded body that does not decode: {exc}"
+            ) from exc
         finally:
+            await _close_iterator(iterator)  # noqa: ASYNC102 - shielded, bounded inside
+            if _has_extra_bytes(response):
+                _shutdown(response)
             await _close_response(response)  # noqa: ASYNC102 - shielded, bounded inside
         if scope.cancelled_caught:
             raise self._deadline_error()
@@ -272,6 +502,9 @@ class Exchange:
             payload = json.loads(body)
         except ValueError:
             payload = None
+        error = error_from_payload_or_none(self.provider, payload, response.status_code)
+        if error is not None:
+            raise error
         if not isinstance(payload, dict):
             raise StreamProtocolError(
                 f"{self.provider} answered with {content_type or 'no content-type'} that is "
@@ -281,7 +514,15 @@ class Exchange:
         return payload
 
     async def _not_a_stream_error(self, response: httpx2.Response, content_type: str) -> SteerError:
-        body = await self._read_body(response)
+        body, _complete = await self._read_limited(response, _ERROR_BODY_MAX, _ERROR_BODY_SECONDS)
+        if "json" in content_type:
+            try:
+                payload = json.loads(body)
+            except ValueError:
+                payload = None
+            error = error_from_payload_or_none(self.provider, payload, response.status_code)
+            if error is not None:
+                return error
         snippet = body[:300].decode("utf-8", errors="replace")
         return StreamProtocolError(
             f"{self.provider} answered a streaming request with {content_type or 'no content-type'}"
@@ -294,12 +535,20 @@ class Exchange:
     async def read_batch(self) -> list[StreamEvent] | None:
         """Events parsed from the next network read; None once the stream is complete.
 
-        A transient failure before any content is retried here, transparently. (One
-        coroutine per read, no more: this runs for every network read of every stream.)
+        An error found in a read is raised by the *next* call when events parsed
+        before it in the same read are returned first: nothing received is dropped.
+        A transient failure before any byte of the body is retried here, transparently.
         """
+        if self._pending_error is not None:
+            error, self._pending_error = self._pending_error, None
+            raise error
+        if self._end_seen:
+            await self._finish()
+            return None
         raw = self._raw
         if raw is None or self.finished:
             return None
+        started = trio.current_time()
         try:
             try:
                 if self._cancel_at == math.inf:
@@ -315,30 +564,39 @@ class Exchange:
                 raise self._silence_error() from exc
             except httpx2.TransportError as exc:
                 raise self._broken_error(exc) from exc
-            out: list[StreamEvent] = []
-            parser = self.parser
-            for sse in self._decoder.feed(chunk):
-                parser.feed(sse, out)
-            now = trio.current_time()
-            if out:
-                if not self.content_seen and any(isinstance(e, StreamDeltaEvent) for e in out):
-                    self.content_seen = True
-                    self.first_token_at = now
-                    self._cancel_at = self._deadline_at
-                self._last_content_at = now
-            elif (
-                self.options.read_timeout is not None
-                and now - self._last_content_at > self.options.read_timeout
-            ):
-                # Keep-alives arrive but no content: they must not keep us waiting forever.
-                raise self._silence_error()
-            if now > self._deadline_at:
-                raise self._deadline_error()
-            if parser.done:
-                await self._finish()
-            return out
         except SteerError as exc:
             return await self._retry_then_read(exc)
+        self.body_started = True
+        out: list[StreamEvent] = []
+        parser = self.parser
+        try:
+            for sse in self._decoder.feed(chunk):
+                parser.feed(sse, out)
+        except SteerError as exc:
+            if not out:
+                raise
+            self._pending_error = exc
+        now = trio.current_time()
+        if out and _carries_content(out):
+            if not self.content_seen:
+                self.content_seen = True
+                self.first_token_at = now
+                self._cancel_at = self._deadline_at
+            self._idle_spent = 0.0
+        else:
+            self._idle_spent += now - started
+            read_timeout = self.options.read_timeout
+            if read_timeout is not None and self._idle_spent > read_timeout:
+                # Keep-alives arrive but no content: they must not keep us waiting forever.
+                self._pending_error = self._pending_error or self._silence_error()
+        if now >= self._deadline_at:
+            self._pending_error = self._pending_error or self._deadline_error()
+        if parser.done and self._pending_error is None:
+            self._end_seen = True
+        if self._pending_error is not None and not out:
+            error, self._pending_error = self._pending_error, None
+            raise error
+        return out
 
     async def _retry_then_read(self, exc: SteerError) -> list[StreamEvent] | None:
         """Retry the request after ``exc`` if that is allowed, else raise it."""
@@ -353,30 +611,45 @@ class Exchange:
 
     def _at_eof(self) -> list[StreamEvent] | None:
         out: list[StreamEvent] = []
-        for sse in self._decoder.close():
-            self.parser.feed(sse, out)
-        self.parser.at_eof()
-        if not self.parser.done:
-            raise StreamIncompleteError(
-                f"{self.provider} closed the stream without its end marker "
-                "([DONE] / message_stop): the answer may be cut short"
+        error: SteerError | None = None
+        try:
+            for sse in self._decoder.close():
+                self.parser.feed(sse, out)
+            self.parser.at_eof()
+        except SteerError as exc:
+            error = exc
+        if error is None and not self.parser.done:
+            error = StreamIncompleteError(
+                f"{self.provider} closed the stream without its end marker: the answer may "
+                "be cut short"
             )
+        if error is not None:
+            if out:
+                self._pending_error = error
+                return out
+            raise error
         self.finished = True
+        self._end_seen = False
         return out or None
 
     async def _finish(self) -> None:
-        """End marker seen: drain what is left (bounded) so the connection is reused."""
+        """The end marker was delivered: drain what is left (bounded) so the connection
+        can be reused, then release it."""
+        self._end_seen = False
         self.finished = True
         response, raw = self._response, self._raw
         if response is None or raw is None:
             return
         drained = 0
-        with trio.move_on_after(_DRAIN_MAX_SECONDS):
+        # A body left unread closes its connection on release; a complete one returns
+        # it to the pool, unless bytes follow the body.
+        with trio.move_on_at(min(self._deadline_at, trio.current_time() + _DRAIN_MAX_SECONDS)):
             try:
-                async for chunk in raw:
-                    drained += len(chunk)
-                    if drained > _DRAIN_MAX_BYTES:
-                        break
+                while drained <= _DRAIN_MAX_BYTES:
+                    drained += len(await raw.__anext__())
+            except StopAsyncIteration:
+                if _has_extra_bytes(response):
+                    _shutdown(response)
             except httpx2.HTTPError:
                 pass
         await self._close_current()
@@ -404,7 +677,7 @@ class Exchange:
         )
 
     def _broken_error(self, exc: Exception) -> SteerError:
-        detail = str(exc) or type(exc).__name__
+        detail = redact_url(str(exc)) if str(exc) else type(exc).__name__
         if self.content_seen:
             return StreamInterruptedError(
                 f"the connection to {self.provider} broke mid-stream: {detail}"
@@ -416,22 +689,163 @@ class Exchange:
     # -- cleanup -------------------------------------------------------------------
 
     async def _close_current(self) -> None:
-        response, self._response, self._raw = self._response, None, None
+        response, self._response = self._response, None
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            await _close_iterator(raw)
         if response is not None:
             await _close_response(response)
 
     async def aclose(self) -> None:
-        """Release the connection. Idempotent; shielded and bounded."""
+        """Release the connection (and any abandoned one). Idempotent; shielded, bounded."""
+        abandoned, self._abandoned = self._abandoned, []
+        for response in abandoned:
+            await _close_response(response)
         await self._close_current()
+
+    def abandon(self) -> bool:
+        """The caller left without closing: shut the socket now (synchronously, so the
+        provider sees it at once) and keep the response for ``aclose()`` to release.
+        True if there was a connection to shut."""
+        response, self._response = self._response, None
+        self._raw = None  # its async generators end with the connection
+        self.finished = True
+        if response is None:
+            return False
+        _shutdown(response)
+        self._abandoned.append(response)
+        return True
 
     def timing(self) -> dict[str, Any]:
         now = trio.current_time()
         data: dict[str, Any] = {"duration_ms": (now - self.started_at) * 1000.0}
         if self.first_token_at is not None:
+            # From the call's start, as the caller experiences it (pool wait included).
             data["time_to_first_token_ms"] = (self.first_token_at - self.started_at) * 1000.0
+        if self.sent_at is not None:
+            data["queued_ms"] = (self.sent_at - self.started_at) * 1000.0
         data["attempts"] = self.attempts
         data["retry_delays"] = list(self.retry_delays)
         return data
+
+
+def _carries_content(events: list[StreamEvent]) -> bool:
+    """Whether a batch holds a delta with something in it (keep-alives and empty
+    tool-call deltas such as ``{"index": 0}`` do not count as content)."""
+    for event in events:
+        if isinstance(event, StreamDeltaEvent):
+            delta = event.delta
+            if delta.value or delta.tool_call_id or delta.tool_name:
+                return True
+    return False
+
+
+class _Decompressor:
+    """Decoded size as the body arrives, so a compression bomb stops at the cap."""
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        self._limit = limit
+        self._parts: list[bytes] = []
+        self.size = 0
+        self._z: Any = None
+        if encoding in ("gzip", "x-gzip"):
+            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._z = zlib.decompressobj()
+        elif encoding not in ("identity", ""):
+            raise StreamProtocolError(
+                f"the response is {encoding}-encoded although identity was asked for"
+            )
+
+    def feed(self, data: bytes) -> None:
+        if self._z is not None:
+            # Never inflate more than one byte past the cap, whatever the ratio.
+            data = self._z.decompress(data, self._limit + 1 - self.size)
+        self.size += len(data)
+        if self.size <= self._limit:
+            self._parts.append(data)
+
+    def finish(self) -> bytes:
+        if self._z is not None and self.size <= self._limit:
+            tail = self._z.flush()
+            self.size += len(tail)
+            self._parts.append(tail)
+        return b"".join(self._parts)
+
+
+def error_from_payload_or_none(provider: str, payload: Any, status: int) -> ProviderError | None:
+    """A typed error when ``payload`` is a provider's error object, else None."""
+    candidate = payload[0] if isinstance(payload, list) and len(payload) == 1 else payload
+    if not isinstance(candidate, dict):
+        return None
+    if "error" not in candidate and candidate.get("type") != "error":
+        return None
+    error = error_from_payload(provider, candidate)
+    error.in_stream = False
+    return error
+
+
+def _network_socket(response: httpx2.Response) -> Any:
+    stream = response.extensions.get("network_stream")
+    if stream is None:
+        return None
+    try:
+        return stream.get_extra_info("socket")
+    except Exception:
+        return None
+
+
+def _has_extra_bytes(response: httpx2.Response) -> bool:
+    """Bytes after the end of the body: the connection must not serve another request
+    (they would be read as the next response)."""
+    stream = response.extensions.get("network_stream")
+    try:
+        if stream is not None and stream.get_extra_info("is_readable"):
+            return True
+    except Exception:
+        pass
+    return bool(_h11_trailing_data(response))
+
+
+def _h11_trailing_data(response: httpx2.Response) -> bytes:
+    """Bytes the HTTP/1.1 parser already read past this response (best effort: the
+    connection object sits a few wrappers below the response's stream)."""
+    node: Any = response.stream
+    for _ in range(8):
+        state = getattr(node, "_h11_state", None)
+        if state is not None:
+            data, _closed = state.trailing_data
+            return bytes(data)
+        nxt = getattr(node, "_connection", None) or getattr(node, "_stream", None)
+        if nxt is None:
+            nxt = getattr(node, "_httpcore_stream", None)
+        if nxt is None:
+            return b""
+        node = nxt
+    return b""
+
+
+def _shutdown(response: httpx2.Response) -> None:
+    """Shut the connection's socket down now, without awaiting: the provider sees the
+    close at once, and the pool discards the connection when it is released."""
+    sock = _network_socket(response)
+    if sock is None:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+async def _close_iterator(iterator: Any) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is None:
+        return
+    with trio.CancelScope(shield=True), trio.move_on_after(_CLOSE_TIMEOUT):
+        try:
+            await aclose()
+        except (httpx2.HTTPError, RuntimeError):
+            pass
 
 
 async def _close_response(response: httpx2.Response) -> None:

@@ -227,11 +227,21 @@ async def test_option_enable_json_stream_handler(fake_provider: FakeProvider) ->
             streaming_options=StreamingOptions(enable_json_stream_handler=True),
             on_json=events.append,
         )
+        # Without the option, nothing parses the text...
         fake_provider.enqueue(Scenario(text=['{"a": ', "1}"]))
-        off: list[Any] = []
-        await client.stream_with_usage("x", model="gpt-4o", on_json=off.append)
+        plain = await client.stream_with_usage("x", model="gpt-4o")
+        # ...but an on_json callback (or a JSON response_format) is asking for JSON.
+        fake_provider.enqueue(Scenario(text=['{"a": ', "1}"]))
+        implied: list[Any] = []
+        await client.stream_with_usage("x", model="gpt-4o", on_json=implied.append)
+        fake_provider.enqueue(Scenario(text=['{"a": ', "1}"]))
+        by_format = await client.stream_with_usage(
+            "x", model="gpt-4o", response_format={"type": "json_object"}
+        )
     assert events and events[-1].partial == {"a": 1}
-    assert off == []
+    assert plain.json_value is None
+    assert implied and implied[-1].partial == {"a": 1}
+    assert by_format.json_value == {"a": 1}
 
 
 async def test_option_connection_timeout_reaches_transport() -> None:

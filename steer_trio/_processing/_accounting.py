@@ -140,8 +140,51 @@ class UsageAccounting:
         response.cost_breakdown = result.breakdown
         response.cost_reason = result.reason
 
+    def settle_nowait(self, response: Any, provider_usage: Usage | None, *, final: bool) -> None:
+        """``settle`` without awaiting, for a stream the caller walked away from: the
+        provider's usage if final, else an estimate with whatever is already loaded
+        (the cached encoding, else characters); the cost if the price table is loaded."""
+        usage = provider_usage if final else None
+        if usage is None and self.options.enable_usage_aggregation:
+            name = self.encoding_name
+            encoding = (
+                _tokens.cached_encoding(name)
+                if name is not None and _tokens.is_encoding_cached(name)
+                else None
+            )
+            usage = self._estimate_with(response, encoding)
+            if provider_usage is not None:
+                usage = Usage.build(
+                    provider_usage.prompt_tokens,
+                    max(usage.completion_tokens, provider_usage.completion_tokens),
+                    cache_read_tokens=provider_usage.cache_read_tokens,
+                    cache_write_tokens=provider_usage.cache_write_tokens,
+                    cache_write_1h_tokens=provider_usage.cache_write_1h_tokens,
+                    is_estimated=True,
+                    source=usage.source,
+                )
+        elif usage is None:
+            usage = provider_usage
+        response.usage_info = usage
+        if usage is None:
+            response.cost_reason = "no usage: the provider reported none and aggregation is off"
+            return
+        table = _price_table
+        if table is None:
+            response.cost_reason = "the price table was not loaded yet"
+            return
+        result = table.cost(response.model or self.model, usage)
+        if result.cost_usd is None and response.model != self.model:
+            result = table.cost(self.model, usage)
+        response.cost_usd = result.cost_usd
+        response.cost_breakdown = result.breakdown
+        response.cost_reason = result.reason
+
     async def _estimate(self, response: Any, *, cancelled: bool) -> Usage:
         encoding = await self._encoding(cancelled=cancelled)
+        return self._estimate_with(response, encoding)
+
+    def _estimate_with(self, response: Any, encoding: Any) -> Usage:
         counter = _tokens.make_counter(encoding)
         # Everything the model generated costs tokens: answer, reasoning, refusals and
         # tool-call arguments.

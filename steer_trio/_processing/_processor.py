@@ -22,7 +22,6 @@ __all__ = [
     "EventFilter",
     "EventProcessor",
     "EventTransformer",
-    "ProcessorRun",
     "create_event_processor",
 ]
 
@@ -108,12 +107,12 @@ class EventProcessor:
         self.transformers.append(transformer)
         return self
 
-    def begin(self) -> ProcessorRun:
+    def begin(self) -> _ProcessorRun:
         """Per-request state: a fresh correlation id and fresh metrics."""
-        return ProcessorRun(self)
+        return _ProcessorRun(self)
 
 
-class ProcessorRun:
+class _ProcessorRun:
     __slots__ = (
         "_gaps",
         "_last_delta_at",

@@ -21,7 +21,7 @@ import attrs
 import h11
 import trio
 
-from .._groups import unwrap_group
+from .._groups import collapse_group
 from . import _wire
 from ._scenario import Replay, Scenario
 
@@ -465,4 +465,4 @@ async def open_fake_provider(
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         # The block's own exception, as the caller raised it: not wrapped in a group.
-        raise unwrap_group(group) from None
+        raise collapse_group(group) from None

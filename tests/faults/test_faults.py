@@ -17,6 +17,7 @@ from steer_trio import (
     APIConnectionError,
     AuthenticationError,
     BadRequestError,
+    CallbackError,
     ConnectTimeout,
     DeadlineExceeded,
     FirstTokenTimeout,
@@ -478,12 +479,20 @@ async def test_callback_that_raises_stops_the_stream(fake_provider: FakeProvider
         if len(calls) == 2:
             raise Boom("callback failed")
 
+    errors: list[Any] = []
     fake_provider.enqueue(Scenario(text=TEXT))
     async with client(fake_provider) as c:
-        with pytest.raises(Boom):
-            await c.stream_with_usage("x", model="gpt-4o", on_delta=on_delta)
+        with pytest.raises(CallbackError) as caught:
+            await c.stream_with_usage(
+                "x", model="gpt-4o", on_delta=on_delta, on_error=errors.append
+            )
         assert calls == [0, 1]
         await still_works(c, fake_provider)
+    # The caller's own exception, untouched, is the cause; the partial is kept.
+    assert isinstance(caught.value.__cause__, Boom)
+    assert caught.value.callback == "on_delta"
+    assert caught.value.partial is not None and caught.value.partial.text == TEXT[0] + TEXT[1]
+    assert [e.error for e in errors] == [caught.value]
 
 
 async def test_cancel_during_a_callback_fires_nothing_after(
