@@ -103,6 +103,7 @@ def test_reader_going_away_stops_the_stream_quietly() -> None:
     first = proc.stdout.read(10)  # like `| head -c 10`
     proc.stdout.close()
     err = proc.stderr.read().decode()
+    proc.stderr.close()
     assert proc.wait(timeout=60) == cli.EXIT_BROKEN_PIPE
     assert first == b"Once upon "
     assert "Traceback" not in err and "ExceptionGroup" not in err

@@ -46,6 +46,8 @@ def fake_server_url() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 BLOCKS = code_blocks()
@@ -68,7 +70,6 @@ def test_doc_block_runs(
         XAI_API_KEY="xai-docs",
         XAI_BASE_URL=f"{fake_server_url}/xai/v1",
         OPENAI_COMPATIBLE_BASE_URL=f"{fake_server_url}/v1",
-        STEER_TRIO_FIXTURES=str(Path(__file__).resolve().parents[2] / "shared" / "fixtures"),
     )
     script = tmp_path / "example.py"
     script.write_text(code, encoding="utf-8")
