@@ -86,13 +86,13 @@ class FakeProvider:
         while len(self.closed_events) < count:
             await self._closed_changed.wait()
 
-    def _pick(self, request: dict[str, Any]) -> Scenario | Replay:
+    def _pick(self, request: dict[str, Any], dialect: str) -> Scenario | Replay:
         if self._queue:
             return self._queue.popleft()
         model = request.get("model")
         if isinstance(model, str) and model in self._routes:
             return self._routes[model]
-        return _wire.default_scenario(request, self.story_delay)
+        return _wire.default_scenario(request, self.story_delay, dialect)
 
     def _note_closed(self) -> None:
         self.active_connections -= 1
@@ -217,7 +217,7 @@ class FakeProvider:
                 404,
                 {"error": {"message": f"no route {path}", "type": "not_found_error"}},
             )
-        item = self._pick(payload)
+        item = self._pick(payload, dialect)
         if isinstance(item, Replay):
             return await self._replay(conn, stream, item)
         return await self._scenario(conn, stream, dialect, item, payload)
