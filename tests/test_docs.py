@@ -307,7 +307,18 @@ def test_example_project(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLE_PROJECT, project, ignore=shutil.ignore_patterns("__pycache__"))
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error"],
+        # Hypothesis's plugin (installed here, not there) only costs seconds to import.
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:hypothesispytest",
+        ]
+        + ["-W", "error"],
         cwd=project,
         env=env,
         capture_output=True,
