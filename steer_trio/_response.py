@@ -20,6 +20,8 @@ __all__ = ["ChoiceResult", "ResponseBuilder", "StreamingResponse", "ToolCall"]
 
 @attrs.define(slots=True)
 class ToolCall:
+    """One tool call the model made: ``name``, ``id`` and its ``arguments`` as JSON text."""
+
     index: int
     id: str | None = None
     name: str | None = None
@@ -34,6 +36,9 @@ class ToolCall:
 
 @attrs.define(slots=True)
 class ChoiceResult:
+    """One choice of the answer (OpenAI ``n>1``): its text, reasoning, refusal, finish
+    reason and tool calls."""
+
     index: int
     text: str = ""
     reasoning: str = ""
@@ -80,6 +85,7 @@ class StreamingResponse:
     parsed: Any = None
 
     def get_text(self) -> str:
+        """The answer text (choice 0), as streamed."""
         return self.text
 
     @property
