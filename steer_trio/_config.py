@@ -40,6 +40,10 @@ def _aggregator(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
 
 @attrs.define(frozen=True, slots=True, kw_only=True)
 class StreamingOptions:
+    """How a request streams: local usage counting, JSON handling, an event processor,
+    time limits and retries. Frozen: ``replace(...)`` makes a changed copy; bad values
+    raise ``ValueError``."""
+
     #: Count tokens locally when the provider does not report usage (a server without
     #: usage, a stream cut before its usage chunk, a cancelled stream). Provider usage
     #: always wins. False: such a stream has ``usage`` None.

@@ -94,7 +94,7 @@ class ConfigurationError(SteerError, ValueError):
 
 
 class UnknownModelError(ConfigurationError):
-    pass
+    """No provider is known for the model; the message lists the ways to name one."""
 
 
 class ClientClosedError(ConfigurationError):
@@ -103,7 +103,7 @@ class ClientClosedError(ConfigurationError):
 
 
 class MissingAPIKeyError(ConfigurationError):
-    pass
+    """The provider needs a key and none was given; the message names the environment variable."""
 
 
 class ProviderError(SteerError):
@@ -144,30 +144,45 @@ class ProviderError(SteerError):
 
 
 class BadRequestError(ProviderError):
+    """HTTP 400, 409, 413 or 422: the provider rejected the request as sent. Not retryable."""
+
     is_retryable = False
 
 
 class AuthenticationError(ProviderError):
+    """HTTP 401: the key is missing, wrong or revoked. Not retryable."""
+
     is_retryable = False
 
 
 class PermissionDeniedError(ProviderError):
+    """HTTP 403: the key may not use this model or feature. Not retryable."""
+
     is_retryable = False
 
 
 class NotFoundError(ProviderError):
+    """HTTP 404: an unknown model or a wrong base URL. Not retryable."""
+
     is_retryable = False
 
 
 class RateLimitError(ProviderError):
+    """HTTP 429: too many requests or tokens. Retryable (``retry_after`` says when),
+    except a 429 for an exhausted quota."""
+
     is_retryable = True
 
 
 class OverloadedError(ProviderError):
+    """HTTP 529 or Anthropic's ``overloaded_error``: the provider is busy. Retryable."""
+
     is_retryable = True
 
 
 class ServerError(ProviderError):
+    """Any other HTTP 5xx: a failure on the provider's side. Retryable."""
+
     is_retryable = True
 
 
@@ -178,7 +193,7 @@ class APIConnectionError(SteerError):
 
 
 class ConnectTimeout(APIConnectionError):
-    pass
+    """The TCP/TLS connection was not made within ``connection_timeout``."""
 
 
 class StreamInterruptedError(APIConnectionError):
@@ -186,19 +201,22 @@ class StreamInterruptedError(APIConnectionError):
 
 
 class StreamTimeoutError(SteerError):
+    """A time limit of ``StreamingOptions`` ran out; ``partial`` keeps what arrived. Retryable."""
+
     is_retryable = True
 
 
 class FirstTokenTimeout(StreamTimeoutError):
-    pass
+    """No content arrived within ``first_token_timeout`` (or ``read_timeout``) of
+    sending the request."""
 
 
 class IdleTimeout(StreamTimeoutError):
-    pass
+    """Content stopped arriving for longer than ``read_timeout`` (keep-alives do not count)."""
 
 
 class DeadlineExceeded(StreamTimeoutError):
-    pass
+    """The whole request, retries and backoff included, passed its ``deadline``."""
 
 
 class StreamIncompleteError(SteerError):
@@ -218,7 +236,7 @@ class StreamProtocolError(SteerError):
 
 
 class SSEEventTooLargeError(StreamProtocolError):
-    pass
+    """One server-sent event grew past ``max_event_bytes``; ``raw`` keeps its start."""
 
 
 class ResponseTooLargeError(StreamProtocolError):

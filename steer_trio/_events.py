@@ -58,6 +58,7 @@ class StreamDelta:
     is_signature: bool = False
 
     def get_text(self) -> str:
+        """The part of the answer text: the value of a text delta, else ``""``."""
         return self.value if self.kind == "text" else ""
 
 
@@ -80,11 +81,15 @@ class StreamEvent:
 
 @attrs.define(slots=True, kw_only=True)
 class StreamStartEvent(StreamEvent):
+    """The request was answered and the stream began (``request_id`` is known)."""
+
     event_type: str = attrs.field(default="start", init=False)
 
 
 @attrs.define(slots=True, kw_only=True)
 class StreamDeltaEvent(StreamEvent):
+    """One delta of output: ``delta`` (a ``StreamDelta``) and its position ``chunk_index``."""
+
     delta: StreamDelta
     chunk_index: int = 0
     event_type: str = attrs.field(default="delta", init=False)
@@ -92,6 +97,8 @@ class StreamDeltaEvent(StreamEvent):
 
 @attrs.define(slots=True, kw_only=True)
 class StreamUsageEvent(StreamEvent):
+    """The usage of the request at its end; ``is_estimated`` when counted locally."""
+
     usage: Usage
     is_estimated: bool = False
     event_type: str = attrs.field(default="usage", init=False)
@@ -112,6 +119,9 @@ class StreamCompleteEvent(StreamEvent):
 
 @attrs.define(slots=True, kw_only=True)
 class StreamErrorEvent(StreamEvent):
+    """The stream failed, or was cancelled (``error_type == "cancelled"``); ``partial``
+    is the response so far."""
+
     error: BaseException
     error_type: str = ""
     #: The partial response (text so far, usage, cost) at the time of the error.

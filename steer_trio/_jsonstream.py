@@ -47,7 +47,7 @@ class JSONStreamError(ValueError):
 
 
 class JSONNestingError(JSONStreamError):
-    pass
+    """The JSON nests deeper than the parser's ``max_depth``."""
 
 
 class JSONTruncatedError(ValueError):
@@ -86,6 +86,12 @@ _UNSET: Final = object()
 
 
 class IncrementalJSONParser:
+    """Parses JSON that arrives in pieces: ``feed(text)`` as it comes, ``close()`` at the end.
+
+    ``partial`` is the value so far and ``feed`` returns the values that became final,
+    each with its path. Policies (prose before the JSON, several values, truncation)
+    are described in the module's docstring."""
+
     def __init__(
         self, *, allow_prose: bool = True, multiple: str = "first", max_depth: int = 10_000
     ) -> None:
@@ -116,12 +122,14 @@ class IncrementalJSONParser:
 
     @property
     def raw(self) -> str:
+        """All the text fed so far."""
         if len(self._raw) > 1:
             self._raw[:] = ["".join(self._raw)]
         return self._raw[0] if self._raw else ""
 
     @property
     def done(self) -> bool:
+        """Whether a complete JSON value has been read."""
         return self._mode == _DONE
 
     @property

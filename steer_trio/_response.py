@@ -35,6 +35,8 @@ class UsageDict(TypedDict):
 
 @attrs.define(slots=True)
 class ToolCall:
+    """One tool call the model made: ``name``, ``id`` and its ``arguments`` as JSON text."""
+
     index: int
     id: str | None = None
     name: str | None = None
@@ -49,6 +51,9 @@ class ToolCall:
 
 @attrs.define(slots=True)
 class ChoiceResult:
+    """One choice of the answer (OpenAI ``n>1``): its text, reasoning, refusal, finish
+    reason and tool calls."""
+
     index: int
     text: str = ""
     reasoning: str = ""
@@ -99,6 +104,7 @@ class StreamingResponse(Generic[T]):
     parsed: T | None = None
 
     def get_text(self) -> str:
+        """The answer text (choice 0), as streamed."""
         return self.text
 
     @property

@@ -38,6 +38,8 @@ class RetryPolicy:
         return float(delay * (0.5 + 0.5 * self._rng()))
 
     def delay_for(self, attempt: int, retry_after: float | None) -> float:
+        """The delay before retry ``attempt``: the server's ``retry_after`` when it is
+        sane, else the backoff."""
         if retry_after is not None and 0 <= retry_after <= self.max_retry_after:
             return retry_after
         return self.backoff(attempt)

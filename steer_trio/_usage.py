@@ -28,6 +28,13 @@ UsageSource = Literal["provider", "tiktoken", "character"]
 
 @attrs.define(slots=True, frozen=True)
 class Usage:
+    """Token usage, normalised so each field means the same for every provider.
+
+    ``prompt_tokens`` counts every input token (cached ones included),
+    ``completion_tokens`` every generated one (reasoning included); the details are
+    parts of those. ``is_estimated`` and ``source`` say whether the provider reported
+    it or it was counted locally (``"tiktoken"`` or ``"character"``)."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0

@@ -52,6 +52,8 @@ class ModelPrice:
 
 @attrs.define(frozen=True, slots=True)
 class CostBreakdown:
+    """A cost in USD, by part: uncached input, cached input, cache writes, output."""
+
     input: float
     cached_input: float
     cache_write: float
@@ -59,11 +61,15 @@ class CostBreakdown:
 
     @property
     def total(self) -> float:
+        """The sum of the parts, in USD."""
         return self.input + self.cached_input + self.cache_write + self.output
 
 
 @attrs.define(frozen=True, slots=True)
 class CostResult:
+    """The cost of one usage: ``cost_usd`` and its ``breakdown``, or ``reason`` why
+    there is none."""
+
     cost_usd: float | None
     breakdown: CostBreakdown | None
     #: Why ``cost_usd`` is None.
@@ -94,6 +100,9 @@ def compute_cost(price: ModelPrice, usage: Usage) -> CostBreakdown:
 
 
 class PriceTable:
+    """Prices by model name, with aliases (dated and ``-latest`` names); the bundled one is
+    dated and sourced (``docs/prices.md``), and ``register_price``/``load_prices`` change it."""
+
     def __init__(
         self,
         entries: dict[str, ModelPrice] | None = None,
@@ -111,6 +120,7 @@ class PriceTable:
         return table
 
     def lookup(self, model: str) -> ModelPrice | None:
+        """The price of ``model`` (or of what its alias or dated name resolves to), or None."""
         for name in _candidates(model):
             if name in self._entries:
                 return self._entries[name]
@@ -155,12 +165,15 @@ class PriceTable:
             self._aliases[str(alias).lower()] = str(target).lower()
 
     def models(self) -> list[tuple[str, ModelPrice]]:
+        """Every model with a price, sorted by name."""
         return sorted(self._entries.items())
 
     def aliases(self) -> dict[str, str]:
+        """Every alias and the model it resolves to."""
         return dict(self._aliases)
 
     def cost(self, model: str, usage: Usage) -> CostResult:
+        """The cost of ``usage`` for ``model``; without a price, ``reason`` says why."""
         price = self.lookup(model)
         if price is None:
             return CostResult(

@@ -33,6 +33,7 @@ class EventTransformer:
     to drop it. May be sync or async."""
 
     async def transform(self, event: StreamEvent) -> StreamEvent | None:
+        """The event to pass on (this one, changed or not, or another), or None to drop it."""
         return event
 
 
@@ -61,6 +62,7 @@ class EventFilter:
         self.predicate = predicate
 
     def accepts(self, event: StreamEvent) -> bool:
+        """Whether ``event`` passes this filter."""
         if (
             self.event_types is not None
             and event.event_type not in self.event_types
@@ -96,10 +98,12 @@ class EventProcessor:
         self.transformers: list[Any] = []
 
     def add_filter(self, event_filter: EventFilter) -> EventProcessor:
+        """Add a filter (applied in order, before the transformers); returns the processor."""
         self.filters.append(event_filter)
         return self
 
     def add_transformer(self, transformer: Any) -> EventProcessor:
+        """Add a transformer (applied in order, after the filters); returns the processor."""
         if not callable(getattr(transformer, "transform", None)):
             raise TypeError(
                 "a transformer needs a transform(event) method returning the event or None"
@@ -113,6 +117,8 @@ class EventProcessor:
 
 
 class _ProcessorRun:
+    """One request's pass through an ``EventProcessor``: its correlation id and metrics."""
+
     __slots__ = (
         "_gaps",
         "_last_delta_at",
@@ -133,6 +139,7 @@ class _ProcessorRun:
         self.delta_count = 0
 
     async def process(self, event: StreamEvent) -> StreamEvent | None:
+        """Stamp, measure, filter and transform one event; None when it is dropped."""
         p = self.processor
         if self.correlation_id is not None:
             event.correlation_id = self.correlation_id
@@ -165,6 +172,7 @@ class _ProcessorRun:
         self.delta_count += 1
 
     def metrics(self, completion_tokens: int | None = None) -> dict[str, Any]:
+        """The figures so far: chunk count, time to first token, tokens per second, gaps."""
         now = time.perf_counter()
         data: dict[str, Any] = {"chunk_count": self.delta_count}
         if self.first_delta_at is not None:

@@ -29,6 +29,8 @@ Chunking = Literal["event", "random", "whole"]
 
 @attrs.define
 class ToolCallSpec:
+    """A tool call for a ``Scenario`` to stream: its ``id``, ``name`` and ``arguments``."""
+
     id: str
     name: str
     #: The JSON text of the arguments; streamed in pieces (whole for xAI).

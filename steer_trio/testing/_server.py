@@ -32,6 +32,8 @@ _MAX_REQUEST = 16 * 1024 * 1024
 
 @attrs.define
 class RecordedRequest:
+    """A request the fake provider received: method, path, lower-cased headers, JSON body."""
+
     method: str
     path: str
     headers: dict[str, str]
@@ -60,18 +62,22 @@ class FakeProvider:
 
     @property
     def base_url(self) -> str:
+        """``http://host:port``, the server's root."""
         return f"http://{self.host}:{self.port}"
 
     @property
     def openai_base_url(self) -> str:
+        """The base URL for OpenAI clients (``OPENAI_BASE_URL``), ending in ``/v1``."""
         return self.base_url + "/v1"
 
     @property
     def xai_base_url(self) -> str:
+        """The base URL for xAI clients (``XAI_BASE_URL``), ending in ``/v1``."""
         return self.base_url + "/xai/v1"
 
     @property
     def anthropic_base_url(self) -> str:
+        """The base URL for Anthropic clients (``ANTHROPIC_BASE_URL``), without ``/v1``."""
         return self.base_url
 
     def enqueue(self, *items: Scenario | Replay) -> None:
@@ -83,16 +89,17 @@ class FakeProvider:
         self._routes[model] = item
 
     async def wait_connection_closed(self, count: int = 1) -> None:
+        """Wait until ``count`` connections in all have been closed (by either side)."""
         while len(self.closed_events) < count:
             await self._closed_changed.wait()
 
-    def _pick(self, request: dict[str, Any]) -> Scenario | Replay:
+    def _pick(self, request: dict[str, Any], dialect: str) -> Scenario | Replay:
         if self._queue:
             return self._queue.popleft()
         model = request.get("model")
         if isinstance(model, str) and model in self._routes:
             return self._routes[model]
-        return _wire.default_scenario(request, self.story_delay)
+        return _wire.default_scenario(request, self.story_delay, dialect)
 
     def _note_closed(self) -> None:
         self.active_connections -= 1
@@ -217,7 +224,7 @@ class FakeProvider:
                 404,
                 {"error": {"message": f"no route {path}", "type": "not_found_error"}},
             )
-        item = self._pick(payload)
+        item = self._pick(payload, dialect)
         if isinstance(item, Replay):
             return await self._replay(conn, stream, item)
         return await self._scenario(conn, stream, dialect, item, payload)

@@ -113,8 +113,11 @@ def _wants_json(request: dict[str, Any]) -> bool:
     return isinstance(choice, dict) and choice.get("type") == "tool"
 
 
-def default_scenario(request: dict[str, Any], delay: float = 0.0) -> Scenario:
-    """A short deterministic story about the prompt (or a JSON object in JSON mode)."""
+def default_scenario(
+    request: dict[str, Any], delay: float = 0.0, dialect: str = "openai"
+) -> Scenario:
+    """A short deterministic story about the prompt (or a JSON object in JSON mode),
+    cut at the request's token limit (one word, one token) as a provider would."""
     call = _required_tool_call(request)
     if call is not None:
         return Scenario(text=[], tool_calls=[call], delay=delay)
@@ -131,7 +134,12 @@ def default_scenario(request: dict[str, Any], delay: float = 0.0) -> Scenario:
         "By evening the traveller came home, wiser and a little tired, and wrote the whole "
         "story down so that nobody would forget it. The end."
     )
-    return Scenario(text=split_words(story), delay=delay)
+    words = split_words(story)
+    limit = request.get("max_completion_tokens") or request.get("max_tokens")
+    if isinstance(limit, int) and 0 < limit < len(words):
+        reason = "max_tokens" if dialect == "anthropic" else "length"
+        return Scenario(text=words[:limit], finish_reason=reason, delay=delay)
+    return Scenario(text=words, delay=delay)
 
 
 # -- OpenAI chat completions and xAI ------------------------------------------------------
