@@ -38,6 +38,13 @@ def _aggregator(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
         )
 
 
+def _api(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value not in (None, "chat", "responses"):
+        raise ValueError(
+            f"StreamingOptions.api must be 'chat', 'responses' or None, got {value!r}"
+        )
+
+
 @attrs.define(frozen=True, slots=True, kw_only=True)
 class StreamingOptions:
     #: Count tokens locally when the provider does not report usage (a server without
@@ -74,6 +81,10 @@ class StreamingOptions:
     #: Batches buffered between the network task and the processing task. Small on
     #: purpose: a slow callback slows reading instead of growing memory.
     buffer_size: int = attrs.field(default=16, validator=_non_negative_int)
+    #: Which OpenAI API to use for providers that speak OpenAI's formats: "chat"
+    #: (Chat Completions), "responses" (the Responses API), or None: Chat Completions,
+    #: except for models that exist only on the Responses API. A call's ``api=`` wins.
+    api: Literal["chat", "responses"] | None = attrs.field(default=None, validator=_api)
 
     def replace(self, **changes: Any) -> StreamingOptions:
         """A copy with some fields changed (options are frozen)."""
