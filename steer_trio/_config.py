@@ -40,9 +40,7 @@ def _aggregator(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
 
 def _api(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
     if value not in (None, "chat", "responses"):
-        raise ValueError(
-            f"StreamingOptions.api must be 'chat', 'responses' or None, got {value!r}"
-        )
+        raise ValueError(f"StreamingOptions.api must be 'chat', 'responses' or None, got {value!r}")
 
 
 @attrs.define(frozen=True, slots=True, kw_only=True)

@@ -75,7 +75,18 @@ def _parser() -> argparse.ArgumentParser:
     stream.add_argument(
         "--json", action="store_true", help="print one JSON result at the end instead of text"
     )
-    stream.add_argument("--local", action="store_true", help="use the built-in local provider")
+    stream.add_argument(
+        "--local",
+        action="store_true",
+        help="use the built-in local provider; with -m, the fake provider answers as "
+        "that model's provider would (e.g. -m gemini-2.5-flash speaks Gemini's format)",
+    )
+    stream.add_argument(
+        "--api",
+        choices=("chat", "responses"),
+        help="OpenAI's API for OpenAI-format providers: chat (Chat Completions) or "
+        "responses (the Responses API); default: chat, except for Responses-only models",
+    )
     sub.add_parser("models", help="list known models with their prices (USD per 1M tokens)")
     fake = sub.add_parser("fake-server", help="run the fake provider server")
     fake.add_argument("--host", default="127.0.0.1")
@@ -109,14 +120,27 @@ def _models() -> int:
     from ._processing._pricing import default_price_table
 
     table = default_price_table()
-    print(f"{'model':<34} {'input':>8} {'cached':>8} {'write':>8} {'output':>8}  as of")
+    print(f"{'model':<34} {'input':>8} {'cached':>8} {'write':>8} {'output':>8}  as of    api")
     for name, price in table.models():
         cached = "-" if price.cached_input is None else f"{price.cached_input:g}"
         write = "-" if price.cache_write is None else f"{price.cache_write:g}"
         print(
-            f"{name:<34} {price.input:>8g} {cached:>8} {write:>8} {price.output:>8g}  {price.as_of}"
+            f"{name:<34} {price.input:>8g} {cached:>8} {write:>8} {price.output:>8g}  "
+            f"{price.as_of:<8} {_api_of(name)}"
         )
     return EXIT_OK
+
+
+def _api_of(model: str) -> str:
+    """The wire format a model is served with by default (``-`` if no provider claims it)."""
+    from ._errors import SteerError
+    from ._providers._routing import route_model, select_api
+
+    try:
+        config, wire_model = route_model(model)
+    except SteerError:
+        return "-"
+    return select_api(config, wire_model, None).wire
 
 
 def _pick_model(args: argparse.Namespace) -> str | None:
@@ -150,7 +174,9 @@ async def _stream(args: argparse.Namespace) -> int:
         text_out = not args.json
         stream = None
         try:
-            stream = client.stream(args.prompt, model, provider=args.provider, **params)
+            stream = client.stream(
+                args.prompt, model, provider=args.provider, api=args.api, **params
+            )
             async for chunk in stream:
                 if text_out:
                     sys.stdout.write(chunk)
@@ -177,11 +203,19 @@ async def _stream(args: argparse.Namespace) -> int:
         "XAI_API_KEY): using the built-in local provider, a fake that writes a demo story.",
         file=sys.stderr,
     )
-    async with (
-        open_fake_provider(story_delay=0.02) as server,
-        SteerClient(base_urls={"local": server.openai_base_url}) as client,
-    ):
-        return await run(client, LOCAL_MODEL)
+    async with open_fake_provider(story_delay=0.02) as server:
+        urls = {"local": server.openai_base_url}
+        if args.local and args.model:
+            # Every provider answered by the fake, in that provider's own wire format.
+            urls.update(
+                openai=server.openai_base_url,
+                anthropic=server.anthropic_base_url,
+                xai=server.xai_base_url,
+                gemini=server.gemini_base_url,
+            )
+        keys = dict.fromkeys(urls, "local-fake-key")
+        async with SteerClient(base_urls=urls, api_keys=keys) as client:
+            return await run(client, args.model if args.local and args.model else LOCAL_MODEL)
 
 
 def _report(response: Any, as_json: bool) -> None:

@@ -161,8 +161,8 @@ def client_function_names(spec: RequestSpec) -> frozenset[str] | None:
         if isinstance(declarations, list):
             names.update(d["name"] for d in declarations if isinstance(d, dict) and "name" in d)
             continue
-        inner = tool.get("function") if isinstance(tool.get("function"), dict) else tool
-        name = inner.get("name")
+        function = tool.get("function")
+        name = (function if isinstance(function, dict) else tool).get("name")
         if isinstance(name, str):
             names.add(name)
     return frozenset(names)
@@ -173,8 +173,7 @@ def _text_of(content: Any) -> str:
         return content
     if isinstance(content, list):
         return "".join(
-            str(part.get("text") or "") if isinstance(part, dict) else str(part)
-            for part in content
+            str(part.get("text") or "") if isinstance(part, dict) else str(part) for part in content
         )
     return ""
 
@@ -465,7 +464,9 @@ class _StreamedCall:
         open container."""
         head = "," if self.counts[-1] else ""
         self.counts[-1] += 1
-        return head if self.opened[-1] else head + json.dumps(str(segment), ensure_ascii=False) + ":"
+        return (
+            head if self.opened[-1] else head + json.dumps(str(segment), ensure_ascii=False) + ":"
+        )
 
     def close(self) -> str:
         out = ['"'] if self.string_path is not None else []
@@ -607,9 +608,7 @@ class GeminiParser(ParserBase):
         if version and version != self.model and isinstance(version, str):
             self.model = version
         usage = payload.get("usageMetadata")
-        if isinstance(usage, dict) and (
-            "promptTokenCount" in usage or "totalTokenCount" in usage
-        ):
+        if isinstance(usage, dict) and ("promptTokenCount" in usage or "totalTokenCount" in usage):
             # Each chunk restates the whole count (not always growing): keep the last.
             self.raw_usage = usage
             self.usage = normalise_gemini_usage(usage)
@@ -668,7 +667,9 @@ class GeminiParser(ParserBase):
                 self._calls[choice] = index + 1
                 self._names.setdefault(choice, []).append((name, call_id, index))
             else:
-                self.extras.append({"type": "serverFunctionCall", "choice_index": choice, "value": call})
+                self.extras.append(
+                    {"type": "serverFunctionCall", "choice_index": choice, "value": call}
+                )
             if call.get("willContinue") or "partialArgs" in call:
                 streamed = self._streamed[choice] = _StreamedCall(index or 0, client)
                 if index is not None:

@@ -134,8 +134,7 @@ def _text_of(content: Any) -> str:
         return content
     if isinstance(content, list):
         return "".join(
-            str(part.get("text") or "") if isinstance(part, dict) else str(part)
-            for part in content
+            str(part.get("text") or "") if isinstance(part, dict) else str(part) for part in content
         )
     return ""
 
@@ -430,7 +429,12 @@ class OpenAIResponsesParser(ParserBase):
         self._emit(
             out,
             StreamDelta(
-                "", "tool_call", 0, call.index, item.get("call_id") or item.get("id"), item.get("name")
+                "",
+                "tool_call",
+                0,
+                call.index,
+                item.get("call_id") or item.get("id"),
+                item.get("name"),
             ),
         )
         return call

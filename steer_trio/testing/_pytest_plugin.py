@@ -27,4 +27,6 @@ async def fake_provider_env(
     monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_provider.anthropic_base_url)
     monkeypatch.setenv("XAI_API_KEY", "xai-fake")
     monkeypatch.setenv("XAI_BASE_URL", fake_provider.xai_base_url)
+    monkeypatch.setenv("GEMINI_API_KEY", "gemini-fake")
+    monkeypatch.setenv("GEMINI_BASE_URL", fake_provider.gemini_base_url)
     yield fake_provider

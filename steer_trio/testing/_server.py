@@ -434,7 +434,10 @@ class FakeProvider:
         if events is None:
             error = {"message": f"no background response at {target}", "type": "not_found"}
             return await self._json(conn, stream, 404, {"error": error})
-        headers = [("content-type", "text/event-stream; charset=utf-8"), ("x-request-id", "req_fake")]
+        headers = [
+            ("content-type", "text/event-stream; charset=utf-8"),
+            ("x-request-id", "req_fake"),
+        ]
         await self._send(conn, stream, h11.Response(status_code=200, headers=headers))
         return await self._stream_events(conn, stream, "responses", Scenario(), events)
 

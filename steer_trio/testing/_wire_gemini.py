@@ -1,5 +1,5 @@
-"""The fake provider's Google Gemini API: ``POST /v1beta/models/{model}:streamGenerateContent?alt=sse``
-and ``:generateContent``.
+"""The fake provider's Google Gemini API: ``POST /v1beta/models/{model}:`` with
+``streamGenerateContent?alt=sse`` or ``generateContent``.
 
 Shaped like the recorded streams: one ``data: <json>`` line per event framed with CRLF
 CRLF, Google's JSON spacing, ``usageMetadata`` restated on every chunk, no end marker

@@ -39,7 +39,9 @@ def chat_view(request: dict[str, Any]) -> dict[str, Any]:
             content = item.get("content")
             if isinstance(content, list):
                 content = [
-                    {"type": "text", "text": p.get("text", "")} for p in content if isinstance(p, dict)
+                    {"type": "text", "text": p.get("text", "")}
+                    for p in content
+                    if isinstance(p, dict)
                 ]
             messages.append({"role": item["role"], "content": content})
         elif item.get("type") == "function_call_output":
@@ -47,7 +49,9 @@ def chat_view(request: dict[str, Any]) -> dict[str, Any]:
             messages.append({"role": "tool", "content": output if isinstance(output, str) else ""})
     view = {k: v for k, v in request.items() if k not in ("input", "instructions")}
     view["messages"] = messages
-    fmt = (request.get("text") or {}).get("format") if isinstance(request.get("text"), dict) else None
+    fmt = (
+        (request.get("text") or {}).get("format") if isinstance(request.get("text"), dict) else None
+    )
     if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
         view["response_format"] = {"type": fmt["type"]}
     return view
@@ -147,7 +151,10 @@ def events(scenario: Scenario, request: dict[str, Any]) -> list[Event]:
         item = {**item, "summary": [_summary(whole)]}
         emit("response.output_item.done", {"output_index": index, "item": item})
         output.append(item)
-    for kind, pieces in (("output_text", _pieces(scenario.text)), ("refusal", _pieces(scenario.refusal))):
+    for kind, pieces in (
+        ("output_text", _pieces(scenario.text)),
+        ("refusal", _pieces(scenario.refusal)),
+    ):
         if not pieces:
             continue
         index = len(output)
@@ -163,12 +170,16 @@ def events(scenario: Scenario, request: dict[str, Any]) -> list[Event]:
         emit("response.output_item.added", {"output_index": index, "item": message})
         place = {"item_id": item_id, "output_index": index, "content_index": 0}
         emit("response.content_part.added", {**place, "part": _content(kind, "")})
-        delta_kind = "response.output_text.delta" if kind == "output_text" else "response.refusal.delta"
+        delta_kind = (
+            "response.output_text.delta" if kind == "output_text" else "response.refusal.delta"
+        )
         for piece in pieces:
             emit(delta_kind, {**place, "delta": piece, "logprobs": []}, True)
             deltas += 1
         whole = "".join(pieces)
-        done_kind = "response.output_text.done" if kind == "output_text" else "response.refusal.done"
+        done_kind = (
+            "response.output_text.done" if kind == "output_text" else "response.refusal.done"
+        )
         emit(done_kind, {**place, ("text" if kind == "output_text" else "refusal"): whole})
         emit("response.content_part.done", {**place, "part": _content(kind, whole)})
         message = {**message, "status": "completed", "content": [_content(kind, whole)]}
@@ -196,7 +207,9 @@ def events(scenario: Scenario, request: dict[str, Any]) -> list[Event]:
         output.append(done_item)
     status, incomplete = _terminal(scenario)
     final = _response(request, scenario, rid, status, created)
-    final.update(output=output, usage=_usage(scenario, request, deltas), incomplete_details=incomplete)
+    final.update(
+        output=output, usage=_usage(scenario, request, deltas), incomplete_details=incomplete
+    )
     emit(f"response.{status}", {"response": final})
     return out
 
