@@ -487,7 +487,7 @@ def test_gemini_keys_and_base_url() -> None:
 
 async def test_background_response_resumes_where_it_broke(fake_provider: FakeProvider) -> None:
     """The sans-IO pieces against the fake provider's resume endpoint: read part of a
-    background stream, drop the connection, GET the rest from ``starting_after``."""
+    background stream, lose the rest, GET it again from ``starting_after``."""
     words = ["one ", "two ", "three ", "four ", "five"]
     fake_provider.enqueue(Scenario(text=words))
     body = {"model": "gpt-4o", "input": "count", "stream": True, "background": True, "store": True}
@@ -495,13 +495,12 @@ async def test_background_response_resumes_where_it_broke(fake_provider: FakePro
     out: list[StreamEvent] = []
     async with httpx2.AsyncClient(base_url=fake_provider.openai_base_url) as http:
         with trio.fail_after(10):
-            async with http.stream("POST", "/responses", json=body) as first:
-                decoder = SSEDecoder()
-                async for chunk in first.aiter_raw():
-                    for event in decoder.feed(chunk):
-                        parser.feed(event, out)
-                    if len(out) >= 2:
-                        break  # the connection drops here
+            first = await http.post("/responses", json=body)
+            # The connection "drops" after the second delta: what followed is lost.
+            for event in SSEDecoder().feed(first.content):
+                parser.feed(event, out)
+                if len(out) == 2:
+                    break
             assert parser.response_id is not None and not parser.done
             request = build_responses_resume_request(
                 parser.response_id, parser.last_sequence_number or 0, None
@@ -542,7 +541,6 @@ def _no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         (["--local", "-m", "gemini-2.5-flash"], "gemini"),
         (["--local", "--api", "responses"], "local"),
-        (["--local", "-m", "o3-pro"], "openai"),
     ],
 )
 def test_cli_streams_from_the_fake_in_each_format(

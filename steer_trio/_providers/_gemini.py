@@ -546,11 +546,31 @@ class GeminiParser(ParserBase):
         self._names: dict[int, list[tuple[str, str | None, int]]] = {}  # (name, id, index)
         self._streamed: dict[int, _StreamedCall] = {}  # choice -> open Vertex call
         self._candidates: set[int] = set()
+        self._usage: Usage | None = None
+        self._usage_of: dict[str, Any] | None = None
 
     @property
     def usage_final(self) -> bool:
         """Every chunk repeats the usage, growing: only a finished stream's is final."""
         return self.done
+
+    @property
+    def usage(self) -> Usage | None:
+        """The last ``usageMetadata``, normalised when asked for: every chunk restates
+        it, and normalising each one would be a quarter of the parse cost."""
+        raw = self.raw_usage
+        if raw is None:
+            return None
+        if raw is not self._usage_of:
+            self._usage = normalise_gemini_usage(raw)
+            self._usage_of = raw
+        return self._usage
+
+    @usage.setter
+    def usage(self, value: Usage | None) -> None:
+        # Only ParserBase's initial None comes through here: usage follows raw_usage.
+        if value is not None:
+            raise AttributeError("GeminiParser.usage follows raw_usage; set that instead")
 
     def feed(self, sse: ServerSentEvent, out: list[StreamEvent]) -> None:
         self.feed_chunk(decode_object(self.provider, sse.data), out)
@@ -611,7 +631,6 @@ class GeminiParser(ParserBase):
         if isinstance(usage, dict) and ("promptTokenCount" in usage or "totalTokenCount" in usage):
             # Each chunk restates the whole count (not always growing): keep the last.
             self.raw_usage = usage
-            self.usage = normalise_gemini_usage(usage)
 
     # -- parts --------------------------------------------------------------------------
 
