@@ -187,7 +187,8 @@ class SteerClient:
             api_keys=self._api_keys,
             base_urls=self._base_urls,
             env=self._env,
-            api=params.pop("api", None) or options.api,
+            api=params.pop("api", None),
+            default_api=options.api,
         )
         fields = {k: params.pop(k) for k in _SPEC_FIELDS if k in params}
         _validate_params(fields)

@@ -81,7 +81,8 @@ class StreamingOptions:
     buffer_size: int = attrs.field(default=16, validator=_non_negative_int)
     #: Which OpenAI API to use for providers that speak OpenAI's formats: "chat"
     #: (Chat Completions), "responses" (the Responses API), or None: Chat Completions,
-    #: except for models that exist only on the Responses API. A call's ``api=`` wins.
+    #: except for models that exist only on the Responses API (which go there whatever
+    #: this says). Other providers ignore it. A call's own ``api=`` wins.
     api: Literal["chat", "responses"] | None = attrs.field(default=None, validator=_api)
 
     def replace(self, **changes: Any) -> StreamingOptions:

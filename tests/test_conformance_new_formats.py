@@ -459,6 +459,15 @@ async def test_streaming_options_api_and_the_call_wins(fake_provider: FakeProvid
         assert fake_provider.requests[-1].path == "/xai/v1/responses"
         await client.stream_with_usage("x", model="gemini-2.5-flash", api="chat")  # its own
         assert fake_provider.requests[-1].path.endswith(":streamGenerateContent")
+    # A client-wide default never breaks a call: providers with their own format ignore
+    # it, and a Responses-only model goes to the Responses API whatever it says.
+    async with client_for(fake_provider, streaming_options=options) as client:
+        await client.stream_with_usage("x", model="claude-haiku-4-5")
+        assert fake_provider.requests[-1].path == "/v1/messages"
+    chat = StreamingOptions(api="chat")
+    async with client_for(fake_provider, streaming_options=chat) as client:
+        await client.stream_with_usage("x", model="o3-pro")
+        assert fake_provider.requests[-1].path == "/v1/responses"
     with pytest.raises(ValueError, match="StreamingOptions.api"):
         StreamingOptions(api="soap")  # type: ignore[arg-type]
 

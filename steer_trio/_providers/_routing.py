@@ -147,20 +147,29 @@ def route_model(model: str, provider: str | None = None) -> tuple[ProviderConfig
     )
 
 
-def select_api(config: ProviderConfig, model: str, api: str | None) -> ProviderConfig:
-    """The config with the wire format ``api`` asks for (None: the model decides)."""
+def select_api(
+    config: ProviderConfig, model: str, api: str | None, *, strict: bool = True
+) -> ProviderConfig:
+    """The config with the wire format ``api`` asks for (None: the model decides).
+
+    ``strict`` (a call's own ``api=``): asking for what the model or provider cannot do
+    is an error. Not strict (a default, ``StreamingOptions.api``): it applies where it
+    can, so one client-wide setting never breaks a call to another provider.
+    """
     if api is not None and api not in APIS:
         raise ConfigurationError(f"api must be 'chat' or 'responses' (or None), got {api!r}")
     speaks_openai = config.wire in ("openai", "openai_responses")
     if api == "responses":
-        if not speaks_openai:
+        if speaks_openai:
+            return attrs.evolve(config, wire="openai_responses")
+        if strict:
             raise ConfigurationError(
                 f"api='responses' is OpenAI's Responses API, which {config.name} does not "
                 f"speak (model {model!r}); drop api= for this model"
             )
-        return attrs.evolve(config, wire="openai_responses")
+        return config
     if config.name == "openai" and is_responses_only(model):
-        if api == "chat":
+        if api == "chat" and strict:
             raise ConfigurationError(
                 f"{model!r} is served only by OpenAI's Responses API: drop api='chat' "
                 "(or pass api='responses')"
@@ -177,11 +186,17 @@ def resolve_model(
     base_urls: Mapping[str, str | None] | None = None,
     env: Mapping[str, str] | None = None,
     api: str | None = None,
+    default_api: str | None = None,
 ) -> ResolvedTarget:
-    """Route the model and find its base URL and key (arguments first, then env);
-    ``api`` picks between OpenAI's two formats (see :func:`select_api`)."""
+    """Route the model and find its base URL and key (arguments first, then env).
+
+    ``api`` (a call's own) or else ``default_api`` (the client's options) picks between
+    OpenAI's two formats; see :func:`select_api`."""
     config, wire_model = route_model(model, provider)
-    config = select_api(config, wire_model, api)
+    if api is not None:
+        config = select_api(config, wire_model, api)
+    else:
+        config = select_api(config, wire_model, default_api, strict=False)
     env = os.environ if env is None else env
     base_url = (base_urls or {}).get(config.name) or (
         env.get(config.base_url_env) if config.base_url_env else None

@@ -68,7 +68,10 @@ def chat_view(path: str, request: dict[str, Any]) -> dict[str, Any]:
                 messages.append({"role": "tool", "content": _google_json(part["functionResponse"])})
     tools: list[dict[str, Any]] = []
     for tool in request.get("tools") or []:
-        for declaration in (tool or {}).get("functionDeclarations") or []:
+        declarations = tool.get("functionDeclarations") if isinstance(tool, dict) else None
+        for declaration in declarations if isinstance(declarations, list) else []:
+            if not isinstance(declaration, dict):
+                continue
             parameters = declaration.get("parametersJsonSchema") or declaration.get("parameters")
             tools.append({"name": declaration.get("name"), "parameters": parameters or {}})
     view = dict(request)
