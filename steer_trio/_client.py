@@ -244,6 +244,8 @@ class SteerClient:
             api_keys=self._api_keys,
             base_urls=self._base_urls,
             env=self._env,
+            api=fields.pop("api", None),
+            default_api=options.api,
         )
         validate_fields(fields)
         extra_body = dict(fields.pop("extra_body", None) or {})

@@ -38,6 +38,11 @@ def _aggregator(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
         )
 
 
+def _api(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value not in (None, "chat", "responses"):
+        raise ValueError(f"StreamingOptions.api must be 'chat', 'responses' or None, got {value!r}")
+
+
 @attrs.define(frozen=True, slots=True, kw_only=True)
 class StreamingOptions:
     """How a request streams: local usage counting, JSON handling, an event processor,
@@ -81,6 +86,11 @@ class StreamingOptions:
     #: Largest non-streaming response body (``generate()``), counted after decoding:
     #: beyond it ``ResponseTooLargeError`` (a compression bomb stops here too).
     max_response_bytes: int = attrs.field(default=32 * 1024 * 1024, validator=_non_negative_int)
+    #: Which OpenAI API to use for providers that speak OpenAI's formats: "chat"
+    #: (Chat Completions), "responses" (the Responses API), or None: Chat Completions,
+    #: except for models that exist only on the Responses API (which go there whatever
+    #: this says). Other providers ignore it. A call's own ``api=`` wins.
+    api: Literal["chat", "responses"] | None = attrs.field(default=None, validator=_api)
 
     def replace(self, **changes: Any) -> StreamingOptions:
         """A copy with some fields changed (options are frozen)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 from ._errors import ConfigurationError
 from ._events import (
@@ -61,6 +61,9 @@ class RequestParams(TypedDict, total=False):
     #: ``{"type": "json_object"}`` or ``{"type": "json_schema", "json_schema": {...}}``:
     #: also switches on incremental JSON parsing.
     response_format: Mapping[str, object]
+    #: For providers that speak OpenAI's formats: ``"chat"`` (Chat Completions) or
+    #: ``"responses"`` (the Responses API). See ``StreamingOptions.api``.
+    api: Literal["chat", "responses"]
     #: Fields merged into the request body as they are, for anything provider-specific.
     extra_body: Mapping[str, object]
     #: Extra HTTP headers (e.g. a beta flag).

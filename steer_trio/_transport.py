@@ -847,8 +847,8 @@ def error_from_payload_or_none(provider: str, payload: Any, status: int) -> Prov
     candidate = payload[0] if isinstance(payload, list) and len(payload) == 1 else payload
     if not isinstance(candidate, dict):
         return None
-    if "error" not in candidate and candidate.get("type") != "error":
-        return None
+    if not candidate.get("error") and candidate.get("type") != "error":
+        return None  # no error, or ``"error": null`` as the Responses API writes
     error = error_from_payload(provider, candidate)
     error.in_stream = False
     return error

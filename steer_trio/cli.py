@@ -37,6 +37,8 @@ _KEY_DEFAULTS = (
     ("OPENAI_API_KEY", "gpt-4o-mini"),
     ("ANTHROPIC_API_KEY", "claude-haiku-4-5"),
     ("XAI_API_KEY", "grok-3-mini"),
+    ("GEMINI_API_KEY", "gemini-2.5-flash"),
+    ("GOOGLE_API_KEY", "gemini-2.5-flash"),
 )
 LOCAL_MODEL = "local/steer-story"
 #: Seconds between the local demo's words: slow enough to watch it stream.
@@ -146,7 +148,16 @@ def _register_stream(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "field when the request failed)",
     )
     stream.add_argument(
-        "--local", action="store_true", help="use the built-in local provider (free, no key)"
+        "--local",
+        action="store_true",
+        help="use the built-in local provider (free, no key); with -m, it answers as that "
+        "model's provider would (e.g. -m gemini-2.5-flash speaks Gemini's format)",
+    )
+    stream.add_argument(
+        "--api",
+        choices=("chat", "responses"),
+        help="OpenAI's API for OpenAI-format providers: chat (Chat Completions) or "
+        "responses (the Responses API); default: chat, except for Responses-only models",
     )
     stream.set_defaults(run=_run_stream, parser=stream)
 
@@ -156,8 +167,8 @@ def _run_stream(args: argparse.Namespace) -> int:
         args.parser.error("the prompt is empty: give the text to send")
     if args.max_tokens is not None and args.max_tokens <= 0:
         args.parser.error(f"--max-tokens must be a positive number, got {args.max_tokens}")
-    if args.local and (args.model or args.base_url or args.provider):
-        args.parser.error("--local takes no -m, --base-url or --provider")
+    if args.local and (args.base_url or args.provider):
+        args.parser.error("--local takes no --base-url or --provider")
     model = args.model
     if not args.local and model is None:
         if args.base_url or args.provider:
@@ -166,8 +177,8 @@ def _run_stream(args: argparse.Namespace) -> int:
         if model is None:
             print(
                 "steer-trio: no provider API key found (OPENAI_API_KEY, ANTHROPIC_API_KEY, "
-                "XAI_API_KEY): using the built-in local provider, a fake that writes a demo "
-                "story.",
+                "XAI_API_KEY, GEMINI_API_KEY): using the built-in local provider, a fake that "
+                "writes a demo story.",
                 file=sys.stderr,
             )
     to_terminal = sys.stdout.isatty()
@@ -179,14 +190,22 @@ async def _stream(args: argparse.Namespace, model: str | None, to_terminal: bool
     from . import SteerClient
     from .testing import open_fake_provider
 
-    if model is not None:
+    if model is not None and not args.local:
         async with SteerClient(base_url=args.base_url, provider=args.provider) as client:
             return await _stream_one(client, model, args, to_terminal)
-    async with (
-        open_fake_provider(story_delay=LOCAL_STORY_DELAY) as server,
-        SteerClient(base_urls={"local": server.openai_base_url}) as client,
-    ):
-        return await _stream_one(client, LOCAL_MODEL, args, to_terminal)
+    async with open_fake_provider(story_delay=LOCAL_STORY_DELAY) as server:
+        urls = {"local": server.openai_base_url}
+        if args.model:
+            # Every provider answered by the fake, each in its own wire format.
+            urls.update(
+                openai=server.openai_base_url,
+                anthropic=server.anthropic_base_url,
+                xai=server.xai_base_url,
+                gemini=server.gemini_base_url,
+            )
+        keys = dict.fromkeys(urls, "local-fake-key")
+        async with SteerClient(base_urls=urls, api_keys=keys) as client:
+            return await _stream_one(client, args.model or LOCAL_MODEL, args, to_terminal)
 
 
 async def _stream_one(client: Any, model: str, args: argparse.Namespace, to_terminal: bool) -> int:
@@ -203,6 +222,8 @@ async def _stream_one(client: Any, model: str, args: argparse.Namespace, to_term
     clean = terminal_safe if to_terminal else str
     stream = None
     try:
+        if args.api:
+            params["api"] = args.api
         stream = client.stream(args.prompt, model, provider=args.provider, **params)
         async for chunk in stream:
             if text_out:
@@ -301,14 +322,27 @@ def _run_models(args: argparse.Namespace) -> int:
     from ._processing._pricing import default_price_table
 
     table = default_price_table()
-    print(f"{'model':<34} {'input':>8} {'cached':>8} {'write':>8} {'output':>8}  as of")
+    print(f"{'model':<34} {'input':>8} {'cached':>8} {'write':>8} {'output':>8}  as of    api")
     for name, price in table.models():
         cached = "-" if price.cached_input is None else f"{price.cached_input:g}"
         write = "-" if price.cache_write is None else f"{price.cache_write:g}"
         print(
-            f"{name:<34} {price.input:>8g} {cached:>8} {write:>8} {price.output:>8g}  {price.as_of}"
+            f"{name:<34} {price.input:>8g} {cached:>8} {write:>8} {price.output:>8g}  "
+            f"{price.as_of:<8} {_api_of(name)}"
         )
     return EXIT_OK
+
+
+def _api_of(model: str) -> str:
+    """The wire format a model is served with by default (``-`` if no provider claims it)."""
+    from ._errors import SteerError
+    from ._providers._routing import route_model, select_api
+
+    try:
+        config, wire_model = route_model(model)
+    except SteerError:
+        return "-"
+    return select_api(config, wire_model, None).wire
 
 
 # -- fake-server ----------------------------------------------------------------------

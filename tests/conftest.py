@@ -42,11 +42,17 @@ def steer_client(server: Any, **kwargs: Any) -> Any:
     from steer_trio import SteerClient
 
     return SteerClient(
-        api_keys={"openai": "sk-test", "anthropic": "sk-ant-test", "xai": "xai-test"},
+        api_keys={
+            "openai": "sk-test",
+            "anthropic": "sk-ant-test",
+            "xai": "xai-test",
+            "gemini": "gm-test",
+        },
         base_urls={
             "openai": server.openai_base_url,
             "anthropic": server.anthropic_base_url,
             "xai": server.xai_base_url,
+            "gemini": server.gemini_base_url,
         },
         **kwargs,
     )

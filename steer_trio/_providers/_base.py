@@ -46,6 +46,8 @@ class ProviderRequest:
     path: str
     headers: dict[str, str]
     json: dict[str, Any]
+    #: "GET" for reads such as resuming a background response (send no body then).
+    method: str = "POST"
 
 
 class WireParser(Protocol):

@@ -1,31 +1,49 @@
 """Which provider serves a model, where it lives and which key it needs.
 
 Environment variables keep the official SDKs' meanings so an existing environment
-just works: the OpenAI and xAI base URLs include ``/v1``; Anthropic's does not.
+just works: the OpenAI and xAI base URLs include ``/v1``; Anthropic's does not. Gemini's
+key comes from ``GEMINI_API_KEY`` or ``GOOGLE_API_KEY`` (as in Google's SDK); its base
+URL (``GEMINI_BASE_URL``, our own name) includes the API version, ``/v1beta``.
+
+OpenAI models are served by two wire formats: Chat Completions (``"openai"``) and the
+Responses API (``"openai_responses"``). ``api="responses"`` picks the second for any
+provider that speaks OpenAI's formats; models that exist only on the Responses API
+(the ``-pro`` reasoning models, ``codex`` and deep-research models) go there by name.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
 import attrs
 
 from .._errors import ConfigurationError, MissingAPIKeyError, UnknownModelError
 
-__all__ = ["PROVIDERS", "ProviderConfig", "ResolvedTarget", "resolve_model"]
+__all__ = [
+    "PROVIDERS",
+    "ProviderConfig",
+    "ResolvedTarget",
+    "is_responses_only",
+    "resolve_model",
+    "select_api",
+]
 
 
 @attrs.define(frozen=True, slots=True)
 class ProviderConfig:
     name: str
-    #: "openai" (chat completions) or "anthropic" (messages).
+    #: A key of ``WIRES``: "openai" (chat completions), "openai_responses",
+    #: "anthropic" (messages) or "gemini".
     wire: str
     default_base_url: str | None
     key_env: str | None
     base_url_env: str | None
     #: Generic OpenAI-compatible servers (vLLM, Ollama, LM Studio) often need no key.
     key_required: bool = True
+    #: Further environment variables holding the key, tried in order after ``key_env``.
+    extra_key_envs: tuple[str, ...] = ()
 
 
 PROVIDERS: Mapping[str, ProviderConfig] = {
@@ -49,17 +67,42 @@ PROVIDERS: Mapping[str, ProviderConfig] = {
         "OPENAI_COMPATIBLE_BASE_URL",
         key_required=False,
     ),
+    "gemini": ProviderConfig(
+        "gemini",
+        "gemini",
+        "https://generativelanguage.googleapis.com/v1beta",
+        "GEMINI_API_KEY",
+        "GEMINI_BASE_URL",
+        extra_key_envs=("GOOGLE_API_KEY",),
+    ),
     # The built-in fake provider (steer_trio.testing), for demos and tests: no key.
     "local": ProviderConfig("local", "openai", None, None, "STEER_TRIO_LOCAL_BASE_URL", False),
 }
 
+#: The values of ``api=``: "chat" is each provider's own format (Chat Completions for
+#: OpenAI's); "responses" is OpenAI's Responses API.
+APIS = ("chat", "responses")
+
 _ALIASES = {"compatible": "openai_compatible", "openai-compatible": "openai_compatible"}
 
 _PREFIXES: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("gpt-", "chatgpt-", "o1", "o3", "o4"), "openai"),
+    (("gpt-", "chatgpt-", "o1", "o3", "o4", "codex-", "computer-use-"), "openai"),
     (("claude-",), "anthropic"),
     (("grok-",), "xai"),
+    (("gemini-",), "gemini"),
 )
+
+# OpenAI models with no Chat Completions endpoint: o1-pro, o3-pro, gpt-5-pro,
+# gpt-5.2-pro (and their dated names), gpt-5-codex, gpt-5.1-codex-max, codex-mini-latest,
+# o3-deep-research, o4-mini-deep-research, computer-use-preview.
+_RESPONSES_ONLY = re.compile(
+    r"^(?:o\d+(?:-mini)?|gpt-[\w.]+?)-pro(?:$|-)|codex|deep-research|^computer-use-"
+)
+
+
+def is_responses_only(model: str) -> bool:
+    """Whether OpenAI serves ``model`` only through the Responses API."""
+    return _RESPONSES_ONLY.search(model.lower()) is not None
 
 
 @attrs.define(frozen=True, slots=True)
@@ -97,10 +140,42 @@ def route_model(model: str, provider: str | None = None) -> tuple[ProviderConfig
             return PROVIDERS[name], model
     raise UnknownModelError(
         f"no provider is known for model {model!r}. Models starting with gpt-, chatgpt-, "
-        "o1, o3, o4 go to OpenAI; claude- to Anthropic; grok- to xAI. For any other model "
-        "name the provider: 'openai_compatible/<model>' (with OPENAI_COMPATIBLE_BASE_URL or "
+        "o1, o3, o4, codex- go to OpenAI; claude- to Anthropic; grok- to xAI; gemini- to "
+        "Google Gemini. For any other model name the provider: "
+        "'openai_compatible/<model>' (with OPENAI_COMPATIBLE_BASE_URL or "
         f"base_url=...), or provider=... one of: {', '.join(sorted(PROVIDERS))}"
     )
+
+
+def select_api(
+    config: ProviderConfig, model: str, api: str | None, *, strict: bool = True
+) -> ProviderConfig:
+    """The config with the wire format ``api`` asks for (None: the model decides).
+
+    ``strict`` (a call's own ``api=``): asking for what the model or provider cannot do
+    is an error. Not strict (a default, ``StreamingOptions.api``): it applies where it
+    can, so one client-wide setting never breaks a call to another provider.
+    """
+    if api is not None and api not in APIS:
+        raise ConfigurationError(f"api must be 'chat' or 'responses' (or None), got {api!r}")
+    speaks_openai = config.wire in ("openai", "openai_responses")
+    if api == "responses":
+        if speaks_openai:
+            return attrs.evolve(config, wire="openai_responses")
+        if strict:
+            raise ConfigurationError(
+                f"api='responses' is OpenAI's Responses API, which {config.name} does not "
+                f"speak (model {model!r}); drop api= for this model"
+            )
+        return config
+    if config.name == "openai" and is_responses_only(model):
+        if api == "chat" and strict:
+            raise ConfigurationError(
+                f"{model!r} is served only by OpenAI's Responses API: drop api='chat' "
+                "(or pass api='responses')"
+            )
+        return attrs.evolve(config, wire="openai_responses")
+    return config
 
 
 def resolve_model(
@@ -110,9 +185,18 @@ def resolve_model(
     api_keys: Mapping[str, str | None] | None = None,
     base_urls: Mapping[str, str | None] | None = None,
     env: Mapping[str, str] | None = None,
+    api: str | None = None,
+    default_api: str | None = None,
 ) -> ResolvedTarget:
-    """Route the model and find its base URL and key (arguments first, then env)."""
+    """Route the model and find its base URL and key (arguments first, then env).
+
+    ``api`` (a call's own) or else ``default_api`` (the client's options) picks between
+    OpenAI's two formats; see :func:`select_api`."""
     config, wire_model = route_model(model, provider)
+    if api is not None:
+        config = select_api(config, wire_model, api)
+    else:
+        config = select_api(config, wire_model, default_api, strict=False)
     env = os.environ if env is None else env
     base_url = (base_urls or {}).get(config.name) or (
         env.get(config.base_url_env) if config.base_url_env else None
@@ -123,12 +207,13 @@ def resolve_model(
             f"provider {config.name!r} needs a base URL: pass base_url=... to SteerClient "
             f"or set {config.base_url_env}"
         )
-    api_key = (api_keys or {}).get(config.name) or (
-        env.get(config.key_env) if config.key_env else None
-    )
+    api_key = (api_keys or {}).get(config.name)
+    key_envs = (config.key_env, *config.extra_key_envs) if config.key_env else ()
+    for name in key_envs:
+        api_key = api_key or env.get(name)
     if config.key_required and not api_key:
         raise MissingAPIKeyError(
-            f"no API key for {config.name}: set the environment variable {config.key_env} "
-            f"or pass api_key=... (model {model!r})"
+            f"no API key for {config.name}: set the environment variable "
+            f"{' or '.join(key_envs)} or pass api_key=... (model {model!r})"
         )
     return ResolvedTarget(config, wire_model, base_url.rstrip("/"), api_key)

@@ -1,8 +1,9 @@
 """One table from a wire format's name to what it provides.
 
 The client looks a format up here by the name a provider's config gives (``"openai"``
-for Chat Completions and its compatibles, ``"anthropic"`` for Messages); a new format
-is a module beside this one and one entry below. Sans-IO, like the formats themselves.
+for Chat Completions and its compatibles, ``"openai_responses"`` for OpenAI's Responses
+API, ``"anthropic"`` for Messages, ``"gemini"`` for Google's generateContent); a new
+format is a module beside this one and one entry below. Sans-IO, like the formats.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import attrs
 from .._events import StreamEvent
 from ._anthropic import AnthropicParser, build_anthropic_request, json_tool_name_for
 from ._base import ProviderRequest, RequestSpec, WireParser
+from ._gemini import GeminiParser, build_gemini_request, client_function_names
 from ._openai import OpenAIChatParser, build_openai_request
+from ._responses import OpenAIResponsesParser, build_responses_request
 
 __all__ = ["WIRES", "WireFormat"]
 
@@ -41,6 +44,14 @@ def _anthropic_parser(provider: str, model: str, spec: RequestSpec) -> WireParse
     return AnthropicParser(provider, model, json_tool_name=json_tool_name_for(spec))
 
 
+def _responses_parser(provider: str, model: str, spec: RequestSpec) -> WireParser:
+    return OpenAIResponsesParser(provider, model)
+
+
+def _gemini_parser(provider: str, model: str, spec: RequestSpec) -> WireParser:
+    return GeminiParser(provider, model, client_tools=client_function_names(spec))
+
+
 def _openai_body(parser: Any, payload: dict[str, Any], out: list[StreamEvent]) -> None:
     parser.feed_completion(payload, out)
 
@@ -49,7 +60,13 @@ def _anthropic_body(parser: Any, payload: dict[str, Any], out: list[StreamEvent]
     parser.feed_message(payload, out)
 
 
+def _response_body(parser: Any, payload: dict[str, Any], out: list[StreamEvent]) -> None:
+    parser.feed_response(payload, out)
+
+
 WIRES: Mapping[str, WireFormat] = {
     "openai": WireFormat(build_openai_request, _openai_parser, _openai_body),
+    "openai_responses": WireFormat(build_responses_request, _responses_parser, _response_body),
     "anthropic": WireFormat(build_anthropic_request, _anthropic_parser, _anthropic_body),
+    "gemini": WireFormat(build_gemini_request, _gemini_parser, _response_body),
 }

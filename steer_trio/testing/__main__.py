@@ -43,7 +43,7 @@ def serve(args: argparse.Namespace) -> int:
             print(
                 f"  OPENAI_BASE_URL={server.openai_base_url}  "
                 f"ANTHROPIC_BASE_URL={server.anthropic_base_url}  "
-                f"XAI_BASE_URL={server.xai_base_url}",
+                f"XAI_BASE_URL={server.xai_base_url}  GEMINI_BASE_URL={server.gemini_base_url}",
                 file=sys.stderr,
                 flush=True,
             )

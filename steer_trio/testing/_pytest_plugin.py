@@ -34,5 +34,7 @@ def environment_for(server: FakeProvider) -> dict[str, str]:
         "ANTHROPIC_BASE_URL": server.anthropic_base_url,
         "XAI_API_KEY": "xai-fake",
         "XAI_BASE_URL": server.xai_base_url,
+        "GEMINI_API_KEY": "gemini-fake",
+        "GEMINI_BASE_URL": server.gemini_base_url,
         "STEER_TRIO_LOCAL_BASE_URL": server.openai_base_url,
     }

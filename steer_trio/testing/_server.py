@@ -1,9 +1,12 @@
 """The fake provider: a real HTTP/1.1 server on 127.0.0.1 (trio + h11).
 
 It speaks OpenAI Chat Completions (``/v1/chat/completions``), xAI (the same path for
-``grok-*`` models, and ``/xai/v1/chat/completions``) and Anthropic Messages
-(``/v1/messages``), keeps connections alive between responses, notices a client that
-hangs up (even while it stalls), and records what it was sent.
+``grok-*`` models, and ``/xai/v1/chat/completions``), Anthropic Messages
+(``/v1/messages``), the OpenAI Responses API (``/v1/responses``, and ``GET
+/v1/responses/{id}`` to resume a background response) and Google Gemini
+(``/v1beta/models/{model}:streamGenerateContent?alt=sse`` and ``:generateContent``),
+keeps connections alive between responses, notices a client that hangs up (even while
+it stalls), and records what it was sent.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import h11
 import trio
 
 from .._groups import collapse_group
-from . import _wire
+from . import _wire, _wire_gemini, _wire_responses
 from ._scenario import Replay, Scenario
 
 __all__ = ["FakeProvider", "RecordedRequest", "open_fake_provider"]
@@ -59,6 +62,7 @@ class FakeProvider:
         self._queue: deque[Scenario | Replay] = deque()
         self._routes: dict[str, Scenario | Replay] = {}
         self._closed_changed = trio.Event()
+        self._responses_kept: dict[str, list[tuple[bytes, bool]]] = {}
 
     @property
     def base_url(self) -> str:
@@ -79,6 +83,11 @@ class FakeProvider:
     def anthropic_base_url(self) -> str:
         """The base URL for Anthropic clients (``ANTHROPIC_BASE_URL``), without ``/v1``."""
         return self.base_url
+
+    @property
+    def gemini_base_url(self) -> str:
+        """The base URL for Gemini clients (``GEMINI_BASE_URL``), ending in ``/v1beta``."""
+        return self.base_url + "/v1beta"
 
     def enqueue(self, *items: Scenario | Replay) -> None:
         """Serve these, in order, to the next requests."""
@@ -204,6 +213,8 @@ class FakeProvider:
         self.requests.append(RecordedRequest(method, path, headers, payload))
         if method == "GET" and path.endswith("/models"):
             return await self._json(conn, stream, 200, _models())
+        if method == "GET" and "/responses/" in path:
+            return await self._resume(conn, stream, request.target.decode("latin-1"))
         if method != "POST" or not isinstance(payload, dict):
             return await self._json(
                 conn,
@@ -217,6 +228,10 @@ class FakeProvider:
             xai = path.startswith("/xai/") or self.dialect == "xai"
             xai = xai or str(payload.get("model", "")).startswith("grok")
             dialect = "xai" if xai else "openai"
+        elif path.endswith("/responses"):
+            dialect, payload = "responses", _wire_responses.chat_view(payload)
+        elif path.endswith((":streamGenerateContent", ":generateContent")):
+            dialect, payload = "gemini", _wire_gemini.chat_view(path, payload)
         else:
             return await self._json(
                 conn,
@@ -283,11 +298,18 @@ class FakeProvider:
                 return await self._json(
                     conn, stream, 200, _wire.anthropic_message(scenario, request)
                 )
+            if dialect in _BODIES:
+                return await self._json(conn, stream, 200, _BODIES[dialect](scenario, request))
             return await self._json(conn, stream, 200, _wire.openai_completion(scenario, request))
         if kind == "json_body_instead_of_stream":
             return await self._json(conn, stream, 200, _wire.openai_completion(scenario, request))
         if dialect == "anthropic":
             events = _wire.anthropic_events(scenario, request)
+        elif dialect == "responses":
+            events = _wire_responses.events(scenario, request)
+            _wire_responses.keep(self._responses_kept, request, events)
+        elif dialect == "gemini":
+            events = _wire_gemini.events(scenario, request)
         else:
             events = _wire.openai_events(scenario, request, xai=dialect == "xai")
         request_id_header = "request-id" if dialect == "anthropic" else "x-request-id"
@@ -364,6 +386,8 @@ class FakeProvider:
                 elif kind == "in_stream_error":
                     if dialect == "anthropic":
                         error = _wire.anthropic_error_event(fault.error_type, fault.message)
+                    elif dialect in _ERROR_EVENTS:
+                        error = _ERROR_EVENTS[dialect](fault.error_type, fault.message)
                     else:
                         error = _wire.openai_error_event(fault.error_type, fault.message)
                     await self._send(conn, stream, h11.Data(data=error))
@@ -407,6 +431,24 @@ class FakeProvider:
         for piece in pieces:
             await self._send(conn, stream, h11.Data(data=piece))
 
+    async def _resume(self, conn: h11.Connection, stream: trio.SocketStream, target: str) -> bool:
+        """``GET /v1/responses/{id}?stream=true&starting_after=N``: a queued Replay (a
+        recorded resumed stream), else the kept events of a background response."""
+        if self._queue and isinstance(self._queue[0], Replay):
+            item = self._queue.popleft()
+            assert isinstance(item, Replay)
+            return await self._replay(conn, stream, item)
+        events = _wire_responses.resume(self._responses_kept, target)
+        if events is None:
+            error = {"message": f"no background response at {target}", "type": "not_found"}
+            return await self._json(conn, stream, 404, {"error": error})
+        headers = [
+            ("content-type", "text/event-stream; charset=utf-8"),
+            ("x-request-id", "req_fake"),
+        ]
+        await self._send(conn, stream, h11.Response(status_code=200, headers=headers))
+        return await self._stream_events(conn, stream, "responses", Scenario(), events)
+
     async def _replay(self, conn: h11.Connection, stream: trio.SocketStream, item: Replay) -> bool:
         body = await trio.Path(item.path).read_bytes()
         # One recording lacks the blank line after its last event (an artifact of how it
@@ -424,7 +466,8 @@ class FakeProvider:
         elif item.chunking == "random":
             pieces = _wire.rechunk(body, item.seed)
         else:
-            pieces = [e + b"\n\n" for e in body.split(b"\n\n") if e]
+            end = b"\r\n\r\n" if b"\r\n\r\n" in body[:65536] else b"\n\n"  # Gemini: CRLF
+            pieces = [e + end for e in body.split(end) if e]
         for piece in pieces:
             await self._send(conn, stream, h11.Data(data=piece))
             if item.delay:
@@ -442,8 +485,13 @@ def _reset(stream: trio.SocketStream) -> None:
     stream.socket.close()
 
 
+_BODIES = {"responses": _wire_responses.body, "gemini": _wire_gemini.body}
+_ERROR_EVENTS = {"responses": _wire_responses.error_event, "gemini": _wire_gemini.error_event}
+
+
 def _models() -> dict[str, Any]:
     names = ["gpt-4o", "gpt-4o-mini", "claude-haiku-4-5", "grok-3-mini", "steer-story"]
+    names += ["gpt-5-pro", "gemini-2.5-flash"]
     return {
         "object": "list",
         "data": [{"id": n, "object": "model", "owned_by": "fake"} for n in names],
