@@ -22,6 +22,7 @@ import httpx2
 import sniffio
 import trio
 
+from ._checkpoints import caller_checkpoints
 from ._config import StreamingOptions
 from ._errors import ClientClosedError, ConfigurationError
 from ._events import StreamEvent
@@ -198,6 +199,7 @@ class SteerClient:
     def _release_later(self, exchange: Exchange) -> None:
         self._to_release.append(exchange)
 
+    @caller_checkpoints
     async def _release_abandoned(self) -> None:
         pending, self._to_release = self._to_release, []
         for exchange in pending:
@@ -443,6 +445,6 @@ class SteerClient:
             await session.pipeline.handle(events, None)
             return await session.complete()
         except BaseException as exc:
-            raise await session.failed(exc)
+            raise await session.failed(exc)  # noqa: ASYNC102,ASYNC104 - failed() shields its cleanup and hands a Cancelled back unchanged
         finally:
-            await session.close()
+            await session.close()  # noqa: ASYNC102 - shielded and bounded inside

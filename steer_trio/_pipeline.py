@@ -23,6 +23,7 @@ from typing import Any
 
 import trio
 
+from ._checkpoints import caller_checkpoints
 from ._config import StreamingOptions
 from ._errors import CallbackError, ResponseValidationError, SteerError
 from ._events import (
@@ -102,6 +103,7 @@ def _adapt(cb: Callback) -> AsyncCallback:
     ):
         return cb
 
+    @caller_checkpoints
     async def call(event: Any) -> None:
         result = cb(event)
         if inspect.isawaitable(result):
@@ -173,6 +175,7 @@ class Pipeline:
         if event is not None and self.callbacks.on_start is not None:
             await _guarded(self.callbacks.on_start, event, "on_start")
 
+    @caller_checkpoints
     async def _process(self, event: StreamEvent) -> StreamEvent | None:
         if self.run is None:
             return event
@@ -197,6 +200,7 @@ class Pipeline:
                 if texts is not None and delta.kind == "text" and delta.choice_index == 0:
                     texts.append(delta.value)
 
+    @caller_checkpoints
     async def handle(self, events: list[StreamEvent], texts: list[str] | None) -> None:
         """Process one batch; append the answer-text pieces to ``texts`` if given."""
         if self.plain:
@@ -232,6 +236,7 @@ class Pipeline:
                 if self.json_parser is not None:
                     await self._feed_json(delta.value)
 
+    @caller_checkpoints
     async def _tool_events(self, events: list[StreamToolCallEvent]) -> None:
         on_tool_call = self.callbacks.on_tool_call
         if on_tool_call is None:
@@ -246,6 +251,7 @@ class Pipeline:
             if processed is not None:
                 await _guarded(on_tool_call, processed, "on_tool_call")
 
+    @caller_checkpoints
     async def _feed_json(self, text: str) -> None:
         if self._json_error is not None:
             return
@@ -379,6 +385,7 @@ class Pipeline:
         self.finished = True
         self.response = response
 
+    @caller_checkpoints
     async def fail(
         self,
         error: BaseException,

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
+from ._checkpoints import caller_checkpoints
 from ._errors import ProviderError, SteerError
 from ._groups import collapse_group
 from ._pipeline import CLEANUP_SECONDS, Pipeline
@@ -140,6 +141,7 @@ class Session:
             return True
         return not (isinstance(error, ProviderError) and not error.in_stream)
 
+    @caller_checkpoints
     async def failed(self, error: BaseException) -> BaseException:
         """The stream ends with ``error``: shut the socket first (the provider sees the
         close at once), then the partial response and ``on_error``. Returns what the
@@ -166,12 +168,14 @@ class Session:
     def _timing(self) -> dict[str, Any]:
         return {"duration_ms": (trio.current_time() - self.started_at) * 1000.0, "attempts": 0}
 
+    @caller_checkpoints
     async def close(self) -> None:
         """Release the connection. Shielded and bounded (inside ``aclose``)."""
         self.closed = True
         if self.exchange is not None:
             await self.exchange.aclose()
 
+    @caller_checkpoints
     async def left(self) -> None:
         """The caller left an unfinished ``async with`` block without an error of the
         stream's: close at once, keep the partial, tell nobody (it was their choice)."""
@@ -221,9 +225,9 @@ async def run_to_completion(session: Session) -> StreamingResponse[Any]:
         assert response is not None
         return response
     except BaseException as exc:
-        raise await session.failed(exc)
+        raise await session.failed(exc)  # noqa: ASYNC102,ASYNC104 - failed() shields its cleanup and hands a Cancelled back unchanged
     finally:
-        await session.close()
+        await session.close()  # noqa: ASYNC102 - shielded and bounded inside
 
 
 @attrs.define(slots=True)
@@ -249,6 +253,7 @@ async def run_staged(session: Session) -> StreamingResponse[Any]:
         raw_send, raw_receive = trio.open_memory_channel[Any](buffer)
         out_send, out_receive = trio.open_memory_channel[Any](stage_buffer)
 
+        @caller_checkpoints
         async def read() -> None:
             with raw_send:
                 try:
@@ -262,6 +267,7 @@ async def run_staged(session: Session) -> StreamingResponse[Any]:
                 except Exception as exc:
                     await _send_failure(raw_send, exc)
 
+        @caller_checkpoints
         async def stage() -> None:
             with out_send, raw_receive:
                 try:
@@ -296,11 +302,12 @@ async def run_staged(session: Session) -> StreamingResponse[Any]:
         assert response is not None
         return response
     except BaseException as exc:
-        raise await session.failed(exc)
+        raise await session.failed(exc)  # noqa: ASYNC102,ASYNC104 - failed() shields its cleanup and hands a Cancelled back unchanged
     finally:
-        await session.close()
+        await session.close()  # noqa: ASYNC102 - shielded and bounded inside
 
 
+@caller_checkpoints
 async def _send_failure(send: trio.MemorySendChannel[Any], exc: BaseException) -> None:
     # However slow the consumer, the failure reaches it (no timeout here): it is the
     # last item, and the consumer is the one who closes the channel.

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from ._checkpoints import caller_checkpoints
 from ._response import StreamingResponse
 from ._session import Session
 
@@ -103,12 +104,13 @@ class _TextStream(TextStream):
         try:
             await session.open()
         except BaseException as exc:
-            error = await session.failed(exc)
-            await session.close()
+            error = await session.failed(exc)  # noqa: ASYNC102 - shielded and bounded inside
+            await session.close()  # noqa: ASYNC102 - shielded and bounded inside
             self.response = session.response
             if error is exc:
                 raise
-            raise error  # a CallbackError from on_error: it chains ``exc``
+            # A CallbackError from on_error (it chains ``exc``); a Cancelled comes back as is.
+            raise error  # noqa: ASYNC104 - failed() hands a Cancelled back unchanged
         return session
 
     def _settle(self, session: Session) -> None:
@@ -131,16 +133,16 @@ class _TextStream(TextStream):
     ) -> None:
         session = self._session
         if session is None or session.closed:
-            await trio.lowlevel.checkpoint()
+            await trio.lowlevel.checkpoint()  # noqa: ASYNC102 - the checkpoint every __aexit__ owes
             return
         if not session.finished:
             if isinstance(exc, trio.Cancelled | KeyboardInterrupt):
                 # The stream was cancelled: the caller hears of it through on_error.
-                await session.failed(exc)
+                await session.failed(exc)  # noqa: ASYNC102 - shielded and bounded inside
             else:
                 # Left early (break, return, the caller's own error): not a failure.
-                await session.left()
-        await session.close()
+                await session.left()  # noqa: ASYNC102 - shielded and bounded inside
+        await session.close()  # noqa: ASYNC102 - shielded and bounded inside
         self._settle(session)
 
     async def aclose(self) -> None:
@@ -170,6 +172,7 @@ class _TextIterator:
     def __aiter__(self) -> _TextIterator:
         return self
 
+    @caller_checkpoints
     async def __anext__(self) -> str:
         stream = self._stream
         texts = stream._texts
@@ -193,12 +196,12 @@ class _TextIterator:
         except StopAsyncIteration:
             raise
         except BaseException as exc:
-            error = await session.failed(exc)
-            await session.close()
+            error = await session.failed(exc)  # noqa: ASYNC102 - shielded and bounded inside
+            await session.close()  # noqa: ASYNC102 - shielded and bounded inside
             stream._settle(session)
             if error is exc:
                 raise
-            raise error from None
+            raise error  # noqa: ASYNC104 - failed() hands a Cancelled back unchanged
         stream._pos = 1
         return texts[0]
 

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx2
 import trio
 
+from ._checkpoints import caller_checkpoints
 from ._config import StreamingOptions
 from ._errors import (
     APIConnectionError,
@@ -297,6 +298,7 @@ class Exchange:
             extensions={"trace": self._trace},
         )
 
+    @caller_checkpoints  # httpcore2's hook: a checkpoint would only add one inside its send
     async def _trace(self, event: str, info: dict[str, Any]) -> None:
         # The request leaves once the pool gave us a connection: the first-token and
         # idle clocks start here, not while we queued for a slot.
@@ -382,6 +384,7 @@ class Exchange:
         self.answered = True
         return response
 
+    @caller_checkpoints
     async def _accept(self, response: httpx2.Response) -> None:
         """Check a final (non-redirect) response and make it the one we read."""
         self.headers = dict(response.headers)
@@ -524,6 +527,7 @@ class Exchange:
 
     # -- reading -------------------------------------------------------------------
 
+    @caller_checkpoints
     async def read_batch(self) -> list[StreamEvent] | None:
         """Events parsed from the next network read; None once the stream is complete.
 
@@ -624,6 +628,7 @@ class Exchange:
         self._end_seen = False
         return out or None
 
+    @caller_checkpoints
     async def _finish(self) -> None:
         """The end marker was delivered: drain what is left (bounded) so the connection
         can be reused, then release it."""
@@ -635,6 +640,7 @@ class Exchange:
         drained = 0
         # A body left unread closes its connection on release; a complete one returns
         # it to the pool, unless bytes follow the body.
+        # The drain may end without awaiting (the body was already complete).
         with trio.move_on_at(min(self._deadline_at, trio.current_time() + _DRAIN_MAX_SECONDS)):
             try:
                 while drained <= _DRAIN_MAX_BYTES:
@@ -680,6 +686,7 @@ class Exchange:
 
     # -- cleanup -------------------------------------------------------------------
 
+    @caller_checkpoints
     async def _close_current(self) -> None:
         response, self._response = self._response, None
         raw, self._raw = self._raw, None
@@ -906,6 +913,7 @@ def _shutdown(response: httpx2.Response) -> None:
         pass
 
 
+@caller_checkpoints
 async def _close_iterator(iterator: Any) -> None:
     aclose = getattr(iterator, "aclose", None)
     if aclose is None:
@@ -917,6 +925,7 @@ async def _close_iterator(iterator: Any) -> None:
             pass
 
 
+@caller_checkpoints
 async def _close_response(response: httpx2.Response) -> None:
     # An unread body closes the connection instead of returning it: exactly what we
     # want on cancel. Shielded so a cancelled caller still releases the pool slot.

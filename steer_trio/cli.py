@@ -211,6 +211,7 @@ async def _stream(args: argparse.Namespace, model: str | None, to_terminal: bool
 async def _stream_one(client: Any, model: str, args: argparse.Namespace, to_terminal: bool) -> int:
     from . import ConfigurationError, SteerError
 
+    await trio.lowlevel.checkpoint()  # bad input raises before the stream's first await
     params: dict[str, Any] = {}
     if args.max_tokens is not None:
         params["max_tokens"] = args.max_tokens

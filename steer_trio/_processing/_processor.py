@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from .._checkpoints import caller_checkpoints
 from .._events import StreamCompleteEvent, StreamDeltaEvent, StreamEvent
 
 __all__ = [
@@ -32,6 +33,7 @@ class EventTransformer:
     """Subclass and override ``transform``; return the event (changed or not) or None
     to drop it. May be sync or async."""
 
+    @caller_checkpoints  # called per event; the stream's network read is the checkpoint
     async def transform(self, event: StreamEvent) -> StreamEvent | None:
         """The event to pass on (this one, changed or not, or another), or None to drop it."""
         return event
@@ -138,6 +140,7 @@ class _ProcessorRun:
         self._gaps: list[float] = []
         self.delta_count = 0
 
+    @caller_checkpoints
     async def process(self, event: StreamEvent) -> StreamEvent | None:
         """Stamp, measure, filter and transform one event; None when it is dropped."""
         p = self.processor
