@@ -14,7 +14,7 @@ Bad input raises a ``ConfigurationError`` before anything is sent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import attrs
@@ -75,6 +75,14 @@ class _Call(Generic[T]):
 
     def parser(self) -> WireParser:
         return self.wire.make_parser(self.target.provider.name, self.spec.model, self.spec)
+
+    @property
+    def resume_request(self) -> Callable[[WireParser], ProviderRequest | None] | None:
+        resume = self.wire.resume_request
+        if resume is None:
+            return None
+        spec, key = self.spec, self.target.api_key
+        return lambda parser: resume(spec, parser, key)
 
     def pipeline(self) -> Pipeline:
         return Pipeline(

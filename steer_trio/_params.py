@@ -178,6 +178,9 @@ def tools_from(tools: object) -> list[dict[str, Any]] | None:
             raise ConfigurationError(f"tool {position} must be a dict, got {tool!r}")
         inner = tool.get("function") or tool.get("custom")  # OpenAI's wrapped shapes
         name = inner.get("name") if isinstance(inner, Mapping) else tool.get("name")
+        if _is_builtin_tool(tool):
+            out.append(dict(tool))
+            continue
         if not isinstance(name, str) or not name:
             raise ConfigurationError(
                 f"tool {position} has no name: give {{'name': ..., 'description': ..., "
@@ -186,6 +189,31 @@ def tools_from(tools: object) -> list[dict[str, Any]] | None:
             )
         out.append(dict(tool))
     return out
+
+
+#: A tool the provider runs itself, named by its type or its one key: OpenAI's
+#: ``{"type": "web_search"}``, Anthropic's ``{"type": "web_search_20250305", "name":
+#: "web_search"}`` (named anyway), Gemini's ``{"googleSearch": {}}``.
+_BUILTIN_TOOL_KEYS = frozenset(
+    {
+        "googleSearch",
+        "google_search",
+        "codeExecution",
+        "code_execution",
+        "urlContext",
+        "url_context",
+        "googleSearchRetrieval",
+        "fileSearch",
+        "file_search",
+    }
+)
+
+
+def _is_builtin_tool(tool: Mapping[str, Any]) -> bool:
+    kind = tool.get("type")
+    if isinstance(kind, str) and kind not in ("function", "custom"):
+        return True
+    return len(tool) == 1 and next(iter(tool)) in _BUILTIN_TOOL_KEYS
 
 
 def validate_fields(fields: dict[str, Any]) -> None:

@@ -291,6 +291,14 @@ class Pipeline:
         response.raw_finish_reason = raw_reasons.get(0)
         for choice in response.choices:
             choice.finish_reason = reasons.get(choice.index)
+        signature = getattr(parser, "tool_call_signature", None)
+        if signature is not None:
+            for choice in response.choices:
+                for call in choice.tool_calls:
+                    call.signature = signature(choice.index, call.index)
+        metadata = getattr(parser, "metadata", None)
+        if metadata is not None:
+            response.provider_metadata = metadata()
         response.metrics = dict(timing)
         response.metrics["chunk_count"] = self.builder.chunk_count
         if self.run is not None and self.run.processor.add_metrics:

@@ -43,6 +43,9 @@ class ToolCall:
     #: The JSON text of the arguments as streamed.
     arguments: str = ""
     choice_index: int = 0
+    #: A signature the provider wants back with this call in the next request
+    #: (Gemini's ``thoughtSignature``); ``to_message()`` includes it.
+    signature: str | None = None
 
     def parsed_arguments(self) -> Any:
         """The arguments as a Python value (``{}`` for a call streamed with no arguments)."""
@@ -102,6 +105,12 @@ class StreamingResponse(Generic[T]):
     json_error: BaseException | None = None
     #: The value of ``response_model`` structured from the JSON, if one was asked for.
     parsed: T | None = None
+    #: What the provider's format says beyond text, tool calls and usage: for the
+    #: Responses API ``builtin_items`` (web/file search, code interpreter, MCP, image
+    #: generation calls run by OpenAI), ``reasoning_items`` and ``phases``; for Gemini
+    #: ``extras`` (code execution, grounding, URL context), ``thought_signatures`` and
+    #: ``finish_messages``. Empty for the other formats.
+    provider_metadata: dict[str, Any] = attrs.field(factory=dict)
 
     def get_text(self) -> str:
         """The answer text (choice 0), as streamed."""
@@ -111,6 +120,25 @@ class StreamingResponse(Generic[T]):
     def usage(self) -> UsageDict | None:
         """``{'prompt_tokens', 'completion_tokens', 'total_tokens', ...details}``."""
         return None if self.usage_info is None else cast(UsageDict, self.usage_info.to_dict())
+
+    def to_message(self) -> dict[str, Any]:
+        """This answer as an assistant message for the next request of a conversation
+        (OpenAI's shape, which every provider's request builder accepts): the text, and
+        the tool calls with their ids and any signature the provider needs back."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.text or None}
+        if self.tool_calls:
+            calls = []
+            for call in self.tool_calls:
+                entry: dict[str, Any] = {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments or "{}"},
+                }
+                if call.signature is not None:
+                    entry["thought_signature"] = call.signature
+                calls.append(entry)
+            message["tool_calls"] = calls
+        return message
 
     def get_json(self) -> Any:
         """The parsed JSON answer. Raises the parse error if the text was not valid JSON."""

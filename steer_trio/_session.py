@@ -70,6 +70,8 @@ class Session:
         exchange = Exchange(
             http,
             url=call.target.base_url + call.request.path,
+            base_url=call.target.base_url,
+            resume=call.resume_request,
             request=call.request,
             parser_factory=call.parser,
             provider=call.target.provider.name,

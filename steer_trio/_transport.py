@@ -192,9 +192,17 @@ class Exchange:
         options: StreamingOptions,
         retry_policy: RetryPolicy | None = None,
         started_at: float | None = None,
+        resume: Callable[[WireParser], ProviderRequest | None] | None = None,
+        base_url: str | None = None,
     ) -> None:
         self._http = http
         self._url = url
+        #: A format whose answer survives a dropped connection (a background Responses
+        #: API response) reads the rest of it with this request; None: it cannot.
+        self._resume = resume
+        self._base_url = base_url
+        self.resumes = 0
+        self._keep_parser = False
         self._request = request
         self._parser_factory = parser_factory
         self.provider = provider
@@ -399,7 +407,8 @@ class Exchange:
             raise await self._not_a_stream_error(response, content_type)
         self._response = response
         self._raw = open_body(response)
-        self.parser = self._parser_factory()
+        if not self._keep_parser:
+            self.parser = self._parser_factory()
         self._decoder = SSEDecoder(max_event_bytes=self.options.max_event_bytes)
 
     async def _read_limited(
@@ -537,6 +546,8 @@ class Exchange:
         """
         if self._pending_error is not None:
             error, self._pending_error = self._pending_error, None
+            if isinstance(error, SteerError) and self._can_resume(error):
+                return await self._resume_then_read(error)
             raise error
         if self._end_seen:
             await self._finish()
@@ -594,10 +605,46 @@ class Exchange:
             raise error
         return out
 
+    def _can_resume(self, error: SteerError) -> bool:
+        return (
+            self._resume is not None
+            and self.body_started
+            and self.resumes < max(1, self.options.max_retries)
+            and isinstance(error, APIConnectionError | StreamIncompleteError)
+        )
+
+    async def _resume_then_read(self, exc: SteerError) -> list[StreamEvent] | None:
+        """Read the rest of an answer that lives on at the provider (a background
+        response) after the connection broke: not a new request, the same answer from
+        where it stopped; events already seen are dropped by their sequence numbers."""
+        assert self._resume is not None
+        request = self._resume(self.parser)
+        if request is None or self._base_url is None:
+            raise exc
+        self.resumes += 1
+        await self._close_current()
+        saved = self._request, self._url
+        self._request, self._url = request, self._base_url + request.path
+        self._keep_parser = True
+        self._end_seen = False
+        self.finished = False
+        try:
+            await self._send_once()
+        except SteerError as again:
+            if self._can_resume(again):
+                return await self._resume_then_read(again)
+            raise
+        finally:
+            self._request, self._url = saved
+            self._keep_parser = False
+        return await self.read_batch()
+
     async def _retry_then_read(self, exc: SteerError) -> list[StreamEvent] | None:
         """Retry the request after ``exc`` if that is allowed, else raise it."""
         delay = self._retry_delay(exc)
         if delay is None:
+            if self._can_resume(exc):
+                return await self._resume_then_read(exc)
             raise exc
         await self._close_current()
         self.retry_delays.append(delay)

@@ -94,6 +94,16 @@ class ParserBase:
     def at_eof(self) -> None:
         """Formats with an end marker: the body's end adds nothing."""
 
+    def metadata(self) -> dict[str, Any]:
+        """What the format says beyond text, tool calls and usage (built-in tool items,
+        grounding, phases...), for ``StreamingResponse.provider_metadata``."""
+        return {}
+
+    def tool_call_signature(self, choice_index: int, tool_call_index: int) -> str | None:
+        """A signature the provider requires back with this tool call (Gemini's
+        ``thoughtSignature``), else None."""
+        return None
+
     def _emit(self, out: list[StreamEvent], delta: StreamDelta) -> None:
         out.append(
             StreamDeltaEvent(

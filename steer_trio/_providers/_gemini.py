@@ -572,6 +572,21 @@ class GeminiParser(ParserBase):
         if value is not None:
             raise AttributeError("GeminiParser.usage follows raw_usage; set that instead")
 
+    def metadata(self) -> dict[str, Any]:
+        """Code execution, grounding and URL-context parts, thought signatures and
+        finish messages, as Gemini sent them."""
+        data: dict[str, Any] = {}
+        if self.extras:
+            data["extras"] = list(self.extras)
+        if self.thought_signatures:
+            data["thought_signatures"] = list(self.thought_signatures)
+        if self.finish_messages:
+            data["finish_messages"] = dict(self.finish_messages)
+        return data
+
+    def tool_call_signature(self, choice_index: int, tool_call_index: int) -> str | None:
+        return self.tool_call_signatures.get((choice_index, tool_call_index))
+
     def feed(self, sse: ServerSentEvent, out: list[StreamEvent]) -> None:
         self.feed_chunk(decode_object(self.provider, sse.data), out)
 

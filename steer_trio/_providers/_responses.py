@@ -316,6 +316,18 @@ class OpenAIResponsesParser(ParserBase):
         # The reasoning part being streamed: a new one starts a new paragraph.
         self._reasoning_part: tuple[Any, ...] | None = None
 
+    def metadata(self) -> dict[str, Any]:
+        """Built-in tool items (web search, file search, code interpreter, MCP, image
+        generation...), reasoning items and the phase of each message item."""
+        data: dict[str, Any] = {}
+        if self.builtin_items:
+            data["builtin_items"] = list(self.builtin_items)
+        if self.reasoning_items:
+            data["reasoning_items"] = list(self.reasoning_items)
+        if self.phases:
+            data["phases"] = dict(self.phases)
+        return data
+
     def feed(self, sse: ServerSentEvent, out: list[StreamEvent]) -> None:
         if self.done:
             # Nothing follows a terminal event; anything that does is noise.

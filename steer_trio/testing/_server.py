@@ -35,12 +35,14 @@ _MAX_REQUEST = 16 * 1024 * 1024
 
 @attrs.define
 class RecordedRequest:
-    """A request the fake provider received: method, path, lower-cased headers, JSON body."""
+    """A request the fake provider received: method, path, lower-cased headers, JSON body
+    and the query string (without its ``?``)."""
 
     method: str
     path: str
     headers: dict[str, str]
     json: Any
+    query: str = ""
 
 
 class _ClientGone(Exception):
@@ -203,14 +205,14 @@ class FakeProvider:
     async def _respond(
         self, conn: h11.Connection, stream: trio.SocketStream, request: h11.Request, body: bytes
     ) -> bool:
-        path = request.target.decode("latin-1").split("?", 1)[0]
+        path, _, query = request.target.decode("latin-1").partition("?")
         headers = {k.decode().lower(): v.decode("latin-1") for k, v in request.headers}
         method = request.method.decode()
         try:
             payload = json.loads(body) if body else None
         except ValueError:
             payload = None
-        self.requests.append(RecordedRequest(method, path, headers, payload))
+        self.requests.append(RecordedRequest(method, path, headers, payload, query))
         if method == "GET" and path.endswith("/models"):
             return await self._json(conn, stream, 200, _models())
         if method == "GET" and "/responses/" in path:
