@@ -29,6 +29,7 @@ from ._errors import (
     SteerError,
     StreamIncompleteError,
     StreamInterruptedError,
+    StreamNotFinishedError,
     StreamProtocolError,
     StreamTimeoutError,
     UnknownModelError,
@@ -65,6 +66,7 @@ from ._processing._processor import (
     EventTransformer,
     create_event_processor,
 )
+from ._public import publish
 from ._response import ChoiceResult, StreamingResponse, ToolCall, UsageDict
 from ._retry import RetryPolicy
 from ._sse import ServerSentEvent, SSEDecoder
@@ -129,6 +131,7 @@ __all__ = [
     "StreamIncompleteError",
     "StreamInterruptedError",
     "StreamJSONEvent",
+    "StreamNotFinishedError",
     "StreamProtocolError",
     "StreamStartEvent",
     "StreamTimeoutError",
@@ -145,3 +148,5 @@ __all__ = [
     "load_prices",
     "register_price",
 ]
+
+publish(globals(), __all__, __name__)

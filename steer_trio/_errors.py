@@ -21,6 +21,7 @@
     │   ├── IdleTimeout
     │   └── DeadlineExceeded
     ├── StreamIncompleteError       the body ended cleanly without ``[DONE]``/``message_stop``
+    ├── StreamNotFinishedError      ``stream.response`` read before the stream ended
     ├── StreamProtocolError         a payload we cannot read (keeps the raw line)
     │   ├── SSEEventTooLargeError   an event over ``max_event_bytes``
     │   └── ResponseTooLargeError   a JSON body over ``max_response_bytes``
@@ -37,7 +38,10 @@ Sans-IO: this module imports neither trio nor httpx2.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._response import StreamingResponse
 
 __all__ = [
     "APIConnectionError",
@@ -63,6 +67,7 @@ __all__ = [
     "SteerError",
     "StreamIncompleteError",
     "StreamInterruptedError",
+    "StreamNotFinishedError",
     "StreamProtocolError",
     "StreamTimeoutError",
     "UnknownModelError",
@@ -77,11 +82,12 @@ class SteerError(Exception):
     #: Whether a new request may succeed.
     is_retryable: bool = False
 
-    def __init__(self, message: str, *, partial: Any = None) -> None:
+    def __init__(self, message: str, *, partial: StreamingResponse[Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
-        #: The response so far (text, usage, cost), or None if nothing was streamed.
-        self.partial = partial
+        #: The response so far (text, usage, cost) for an error that ended a stream;
+        #: None for errors raised before a request was made (bad input).
+        self.partial: StreamingResponse[Any] | None = partial
         #: True when some content had already been delivered to the caller.
         self.content_delivered = False
 
@@ -95,6 +101,11 @@ class ConfigurationError(SteerError, ValueError):
 
 class UnknownModelError(ConfigurationError):
     """No provider is known for the model; the message lists the ways to name one."""
+
+
+class StreamNotFinishedError(SteerError, RuntimeError):
+    """``stream.response`` was read before the stream ended: iterate it to the end, or
+    leave its ``async with`` block, first."""
 
 
 class ClientClosedError(ConfigurationError):
@@ -121,7 +132,7 @@ class ProviderError(SteerError):
         retry_after: float | None = None,
         body: Any = None,
         in_stream: bool = False,
-        partial: Any = None,
+        partial: StreamingResponse[Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message, partial=partial)
@@ -229,7 +240,11 @@ class StreamProtocolError(SteerError):
     """A payload the SDK cannot read. ``raw`` holds the offending line or body snippet."""
 
     def __init__(
-        self, message: str, *, raw: str | bytes | None = None, partial: Any = None
+        self,
+        message: str,
+        *,
+        raw: str | bytes | None = None,
+        partial: StreamingResponse[Any] | None = None,
     ) -> None:
         super().__init__(message, partial=partial)
         self.raw = raw
@@ -247,7 +262,12 @@ class ResponseValidationError(SteerError, ValueError):
     """The streamed JSON does not fit the requested ``response_model``."""
 
     def __init__(
-        self, message: str, *, raw_json: str = "", value: Any = None, partial: Any = None
+        self,
+        message: str,
+        *,
+        raw_json: str = "",
+        value: Any = None,
+        partial: StreamingResponse[Any] | None = None,
     ) -> None:
         super().__init__(message, partial=partial)
         self.raw_json = raw_json
@@ -260,7 +280,9 @@ class CallbackError(SteerError):
     ``callback`` names it; ``partial`` is the response so far. When ``on_error`` itself
     raised, ``stream_error`` (also the ``__context__``) is the error it was told about."""
 
-    def __init__(self, message: str, *, callback: str, partial: Any = None) -> None:
+    def __init__(
+        self, message: str, *, callback: str, partial: StreamingResponse[Any] | None = None
+    ) -> None:
         super().__init__(message, partial=partial)
         self.callback = callback
         self.stream_error: BaseException | None = None

@@ -115,9 +115,11 @@ def check_keywords(given: Mapping[str, object], *, callbacks: bool, call: str) -
                 f"{call}() takes no {key}: nothing arrives in pieces; use stream_with_usage() "
                 "for callbacks"
             )
-        known = sorted(allowed | set(_SIGNATURE_KEYS))
+        known = sorted(allowed | set(_SIGNATURE_KEYS) | set(CALLBACK_KEYS))
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else ""
+        if close and close[0] not in allowed and close[0] in CALLBACK_KEYS:
+            hint += f" ({call}() takes no callbacks: use stream_with_usage())"
         raise ConfigurationError(
             f"{call}() got an unknown keyword argument {key!r}{hint} Provider-specific "
             f"fields go in extra_body={{{key!r}: ...}}."

@@ -30,7 +30,9 @@ class UsageDict(TypedDict):
     cache_write_tokens: int
     reasoning_tokens: int
     is_estimated: bool
-    source: Literal["provider", "tiktoken", "character"]
+    #: Where the counts come from; ``"none"`` when nobody counted (the request was not
+    #: billed, or the provider sent no usage and local counting is off): all zeros.
+    source: Literal["provider", "tiktoken", "character", "none"]
 
 
 @attrs.define(slots=True)
@@ -117,9 +119,22 @@ class StreamingResponse(Generic[T]):
         return self.text
 
     @property
-    def usage(self) -> UsageDict | None:
-        """``{'prompt_tokens', 'completion_tokens', 'total_tokens', ...details}``."""
-        return None if self.usage_info is None else cast(UsageDict, self.usage_info.to_dict())
+    def usage(self) -> UsageDict:
+        """``{'prompt_tokens', 'completion_tokens', 'total_tokens', ...details}``, always
+        a dict: with ``source == "none"`` and zeros when there is no count (see
+        ``usage_info``, None then, and ``cost_reason`` for why)."""
+        if self.usage_info is None:
+            return {
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+                "total_tokens": 0,
+                "cache_read_tokens": 0,
+                "cache_write_tokens": 0,
+                "reasoning_tokens": 0,
+                "is_estimated": False,
+                "source": "none",
+            }
+        return cast(UsageDict, self.usage_info.to_dict())
 
     def to_message(self) -> dict[str, Any]:
         """This answer as an assistant message for the next request of a conversation

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._checkpoints import caller_checkpoints
+from ._errors import StreamNotFinishedError
 from ._response import StreamingResponse
 from ._session import Session
 
@@ -52,13 +53,21 @@ class TextStream(abc.ABC):
     """What ``client.stream()`` returns: an async iterable of the answer's text, and an
     async context manager that yields itself and closes the connection when its block
     ends. ``response`` is the :class:`StreamingResponse` once the stream has ended
-    (complete, or partial after an error, a cancel or an early exit), else None.
+    (complete, or partial after an error, a cancel or an early exit).
 
     A stream is consumed once; iterate it again inside the same ``async with`` block to
     continue where a ``break`` left off."""
 
-    #: The response once the stream ended (complete or partial), else None.
-    response: StreamingResponse[Any] | None
+    @property
+    @abc.abstractmethod
+    def response(self) -> StreamingResponse[Any]:
+        """The response once the stream has ended: complete, or partial after an error,
+        a cancel or an early exit. Before that, ``StreamNotFinishedError``."""
+
+    @property
+    @abc.abstractmethod
+    def ended(self) -> bool:
+        """Whether the stream has ended (and ``response`` is set)."""
 
     @abc.abstractmethod
     def __aiter__(self) -> AsyncIterator[str]:
@@ -93,7 +102,20 @@ class _TextStream(TextStream):
         #: kept here, not in an iterator, so a second ``async for`` continues.
         self._texts: list[str] = []
         self._pos = 0
-        self.response = None
+        self._response: StreamingResponse[Any] | None = None
+
+    @property
+    def response(self) -> StreamingResponse[Any]:
+        if self._response is None:
+            raise StreamNotFinishedError(
+                "the stream has not ended yet: iterate it to the end (or leave its "
+                "async with block) before reading .response"
+            )
+        return self._response
+
+    @property
+    def ended(self) -> bool:
+        return self._response is not None
 
     # -- the session ---------------------------------------------------------------
 
@@ -106,7 +128,7 @@ class _TextStream(TextStream):
         except BaseException as exc:
             error = await session.failed(exc)  # noqa: ASYNC102 - shielded and bounded inside
             await session.close()  # noqa: ASYNC102 - shielded and bounded inside
-            self.response = session.response
+            self._response = session.response
             if error is exc:
                 raise
             # A CallbackError from on_error (it chains ``exc``); a Cancelled comes back as is.
@@ -114,7 +136,7 @@ class _TextStream(TextStream):
         return session
 
     def _settle(self, session: Session) -> None:
-        self.response = session.response
+        self._response = session.response
 
     # -- async with ----------------------------------------------------------------
 

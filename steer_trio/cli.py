@@ -236,7 +236,7 @@ async def _stream_one(client: Any, model: str, args: argparse.Namespace, to_term
     except SteerError as exc:
         if text_out:
             print(file=sys.stdout)
-        response = stream.response if stream is not None and stream.response else exc.partial
+        response = stream.response if stream is not None and stream.ended else exc.partial
         _say_error(exc, response, args.json)
         if not args.json:
             _report(response)

@@ -35,7 +35,7 @@ async def test_stream_with_usage_openai(fake_provider: FakeProvider) -> None:
     async with client_for(fake_provider) as client:
         response = await client.stream_with_usage("Write", model="gpt-4o-mini", max_tokens=50)
     assert response.get_text() == "abc"
-    assert response.usage is not None
+    assert response.usage_info is not None
     assert {
         k: response.usage[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")
     } == {
@@ -63,7 +63,7 @@ async def test_xai_reasoning_and_usage(fake_provider: FakeProvider) -> None:
         response = await client.stream_with_usage("2+2?", model="grok-3-mini")
     assert response.get_text() == "4"
     assert response.reasoning == "Two plus two"
-    assert response.usage is not None
+    assert response.usage_info is not None
     # xAI excludes reasoning from completion tokens; ours include it.
     assert response.usage["completion_tokens"] == 31
     assert response.usage["reasoning_tokens"] == 30
@@ -244,7 +244,7 @@ async def test_openai_compatible_server_without_usage_is_estimated(
     async with SteerClient(base_url=fake_provider.openai_base_url) as client:
         response = await client.stream_with_usage("count", model="llama3")
     assert response.get_text() == "one two three four"
-    assert response.usage is not None
+    assert response.usage_info is not None
     assert response.usage["is_estimated"] is True
     assert response.usage["completion_tokens"] > 0
     assert fake_provider.requests[-1].json["model"] == "llama3"
@@ -255,7 +255,9 @@ async def test_options_are_not_mutated(fake_provider: FakeProvider) -> None:
     fake_provider.enqueue(Scenario(text=["x"], send_usage=False))
     async with client_for(fake_provider) as client:
         response = await client.stream_with_usage("p", model="gpt-4o", streaming_options=options)
-    assert response.usage is None
+    # Nobody counted: no usage_info; usage is the zero dict that says so.
+    assert response.usage_info is None
+    assert response.usage["source"] == "none" and response.usage["total_tokens"] == 0
     assert options == StreamingOptions(enable_usage_aggregation=False)
 
 
@@ -270,7 +272,7 @@ def test_runs_under_anyio_trio_backend(fake_provider_url: None = None) -> None:
             async with client_for(server) as client:
                 chunks = [c async for c in client.stream("p", model="gpt-4o")]
                 response = await client.stream_with_usage("p", model="gpt-4o")
-        return "".join(chunks) + "|" + str(response.usage is not None)
+        return "".join(chunks) + "|" + str(response.usage_info is not None)
 
     assert anyio.run(main, backend="trio") == "anyio|True"
 

@@ -44,7 +44,7 @@ async def test_openai_format_recordings(
     ]
     raw = expected["usage"]
     usage = response.usage
-    assert usage is not None
+    assert response.usage_info is not None
     if raw is None:
         assert usage["is_estimated"] is True  # the Azure recording sends no usage
     else:
@@ -117,7 +117,7 @@ async def test_anthropic_recordings(fake_provider: FakeProvider, path: Path, chu
         + (raw.get("cache_creation_input_tokens") or 0)
         + (raw.get("cache_read_input_tokens") or 0)
     )
-    assert response.usage is not None
+    assert response.usage_info is not None
     assert response.usage["prompt_tokens"] == prompt
     assert response.usage["completion_tokens"] == raw["output_tokens"]
     assert response.usage["cache_read_tokens"] == (raw.get("cache_read_input_tokens") or 0)

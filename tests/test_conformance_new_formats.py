@@ -76,7 +76,7 @@ async def test_responses_recordings(fake_provider: FakeProvider, path: Path, chu
     assert response.raw_finish_reason == expected["raw_finish"]
     assert (response.model, response.response_id) == (expected["model"], expected["id"])
     raw = expected["usage"]
-    assert response.usage is not None
+    assert response.usage_info is not None
     assert response.usage["prompt_tokens"] == raw["input_tokens"]
     assert response.usage["completion_tokens"] == raw["output_tokens"]
     assert response.usage["cache_read_tokens"] == raw["input_tokens_details"]["cached_tokens"]
@@ -108,7 +108,7 @@ async def test_gemini_recordings(fake_provider: FakeProvider, path: Path, chunki
     assert (response.model, response.response_id) == (expected["model"], expected["id"])
     raw = expected["usage"]
     thoughts = raw.get("thoughtsTokenCount", 0)
-    assert response.usage is not None
+    assert response.usage_info is not None
     assert response.usage["prompt_tokens"] == raw["promptTokenCount"] + raw.get(
         "toolUsePromptTokenCount", 0
     )
@@ -161,7 +161,7 @@ async def test_stream_with_usage_reasoning_usage_and_cost(
     assert response.reasoning == "Let me think"
     assert response.finish_reason == "stop"
     usage = response.usage
-    assert usage is not None and usage["is_estimated"] is False
+    assert usage["source"] == "provider" and usage["is_estimated"] is False
     assert (usage["prompt_tokens"], usage["completion_tokens"]) == (1000, 500)
     assert (usage["cache_read_tokens"], usage["reasoning_tokens"]) == (400, 200)
     # The price table's entries: (input, cached input, output) USD per million tokens.
@@ -186,7 +186,7 @@ async def test_generate_is_one_non_streaming_request(fake_provider: FakeProvider
         response = await client.generate("q", **kwargs)
     assert response.get_text() == "One answer."
     assert response.finish_reason == "stop"
-    assert response.usage is not None
+    assert response.usage_info is not None
     assert (response.usage["prompt_tokens"], response.usage["completion_tokens"]) == (7, 2)
     sent = fake_provider.requests[-1]
     if fmt == "gemini":

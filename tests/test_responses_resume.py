@@ -10,7 +10,7 @@ import pytest
 from conftest import steer_client
 
 from steer_trio import StreamInterruptedError
-from steer_trio.testing import Fault, FakeProvider, Scenario
+from steer_trio.testing import FakeProvider, Fault, Scenario
 
 WORDS = ["alpha ", "beta ", "gamma ", "delta ", "epsilon ", "zeta "]
 

@@ -10,6 +10,7 @@ Also a pytest fixture (``fake_provider``, ``fake_provider_env``) and a command
 (``steer-trio fake-server``, ``python -m steer_trio.testing``).
 """
 
+from .._public import publish
 from ._scenario import Fault, FaultKind, Replay, Scenario, ToolCallSpec
 from ._server import FakeProvider, RecordedRequest, open_fake_provider
 
@@ -23,3 +24,5 @@ __all__ = [
     "ToolCallSpec",
     "open_fake_provider",
 ]
+
+publish(globals(), __all__, __name__)
