@@ -3,6 +3,15 @@
 Everything public is importable from here; the submodules are private.
 """
 
+from ._batch._runner import Batch
+from ._batch._types import (
+    BatchEvent,
+    BatchInputError,
+    BatchProgress,
+    BatchRequest,
+    BatchResult,
+    BatchStopped,
+)
 from ._client import SteerClient, TextStream
 from ._config import DEBUG_OPTIONS, FAST_OPTIONS, JSON_MODE_OPTIONS, StreamingOptions
 from ._errors import (
@@ -80,6 +89,13 @@ __all__ = [
     "APIConnectionError",
     "AuthenticationError",
     "BadRequestError",
+    "Batch",
+    "BatchEvent",
+    "BatchInputError",
+    "BatchProgress",
+    "BatchRequest",
+    "BatchResult",
+    "BatchStopped",
     "ChoiceResult",
     "ConfigurationError",
     "ConnectTimeout",

@@ -368,6 +368,17 @@ class SteerClient:
             await pipeline.fail(failure, exchange.parser, exchange.timing())
         raise failure
 
+    # -- batch jobs (steer_trio._batch) -----------------------------------------------
+
+    def batch(self, requests: Any, model: str = "gpt-4o-mini", **options: Any) -> Any:
+        """Run many requests under limits: ``async with client.batch(reqs) as results``.
+
+        See ``steer_trio.Batch`` for the options (concurrency, rates, deadlines, budget,
+        retries, ordering, progress) and docs/batch-jobs.md."""
+        from ._batch._runner import Batch
+
+        return Batch(self, requests, model=model, **options)
+
 
 class TextStream:
     """What ``client.stream()`` returns: an async iterable of text, and an async

@@ -57,6 +57,8 @@ class FakeProvider:
         self._queue: deque[Scenario | Replay] = deque()
         self._routes: dict[str, Scenario | Replay] = {}
         self._closed_changed = trio.Event()
+        #: Extra endpoints (the batch APIs): each hook answers a request or returns None.
+        self.route_hooks: list[Any] = []
 
     @property
     def base_url(self) -> str:
@@ -195,6 +197,11 @@ class FakeProvider:
         except ValueError:
             payload = None
         self.requests.append(RecordedRequest(method, path, headers, payload))
+        for hook in self.route_hooks:
+            answer = await hook(method, path, headers, body)
+            if answer is not None:
+                status, out, extra, content_type = answer
+                return await self._json(conn, stream, status, out, extra, content_type)
         if method == "GET" and path.endswith("/models"):
             return await self._json(conn, stream, 200, _models())
         if method != "POST" or not isinstance(payload, dict):
@@ -288,6 +295,7 @@ class FakeProvider:
             ("content-type", "text/event-stream; charset=utf-8"),
             ("cache-control", "no-cache"),
             (request_id_header, "req_fake_" + str(len(self.requests))),
+            *scenario.headers.items(),
         ]
         if kind == "content_length_short":
             headers.append(("content-length", "1000000"))
