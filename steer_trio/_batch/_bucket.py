@@ -3,7 +3,8 @@
 A bucket for a limit of ``L`` per minute holds at most ``C`` (about one second's
 worth, at least the largest single amount asked for) and refills at
 ``(L - C) / 60`` a second, so that what can be taken in any minute,
-``C + 60 * rate``, never exceeds ``L``: a burst at the start does not add a second
+``C + 60 * rate``, never exceeds ``L`` (exactly so while single takes are at most
+half of ``L``): a burst at the start does not add a second
 minute's worth on top. (A bucket of a whole minute's capacity would allow ``2 * L``
 in the first minute; OpenAI also enforces its limits over shorter periods.)
 
@@ -49,9 +50,11 @@ class TokenBucket:
 
     def _shape(self) -> None:
         limit = self.per_minute
-        self.capacity = min(limit, max(limit / 60.0, self.largest))
-        # What can be taken in any minute is capacity + 60 * rate: keep it within the
-        # limit (for tiny limits, at most one and a half: one unit in practice).
+        self.capacity = min(limit, max(limit / 60.0, 1.0, self.largest))
+        # What can be taken in any minute is at most capacity + 60 * rate (or, after a
+        # take larger than the capacity, that take + 60 * rate): keep it within the
+        # limit. Exact while single takes are at most half the limit; tiny limits
+        # (a few a minute) are paced a little below.
         self.rate = max(limit - self.capacity, limit / 2.0) / 60.0
 
     # -- reading ---------------------------------------------------------------------------
