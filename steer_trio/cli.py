@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     stream.add_argument("--local", action="store_true", help="use the built-in local provider")
     sub.add_parser("models", help="list known models with their prices (USD per 1M tokens)")
+    from ._cli_batch import add_batch_parser
+
+    add_batch_parser(sub)
     fake = sub.add_parser("fake-server", help="run the fake provider server")
     fake.add_argument("--host", default="127.0.0.1")
     fake.add_argument("--port", type=int, default=0)
@@ -89,6 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .testing.__main__ import main as fake_main
 
         return fake_main(["--host", args.host, "--port", str(args.port)])
+    if args.command == "batch":
+        from ._cli_batch import main as batch_main
+
+        try:
+            return batch_main(args)
+        except KeyboardInterrupt:
+            print("\n[interrupted]: rerun the same command to resume", file=sys.stderr)
+            return EXIT_INTERRUPTED
     try:
         if args.command == "models":
             return _models()
