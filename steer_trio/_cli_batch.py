@@ -120,7 +120,9 @@ def add_batch_parser(sub: Any) -> None:
         help="with --engine: cancel the provider job recorded beside the output",
     )
     batch.add_argument(
-        "--poll-interval", type=float, default=30.0, help="with --engine: seconds between polls"
+        "--poll-interval",
+        type=float,
+        help="with --engine: seconds between polls (30; half a second for the local provider)",
     )
     batch.add_argument("--shard", help="I/N: run only this machine's part of the ids")
     batch.add_argument(
@@ -148,9 +150,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"steer-trio batch: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.engine != "live":
-        from ._batch._engines import run_engine_command
-
-        return int(trio.run(run_engine_command, job))
+        return int(trio.run(_engine, job))
     if job.dry_run:
         return int(trio.run(_dry_run, job))
     return int(trio.run(_live, job))
@@ -689,3 +689,179 @@ def dry_run_report(scan: InputScan, job: _Job, model: str, *, seconds: float) ->
 
 def default_workers() -> int:
     return os.cpu_count() or 1
+
+
+# -- the providers' batch engines ---------------------------------------------------------
+
+#: Seconds between polls of the local provider's batch engine (a demo: it ends fast).
+LOCAL_POLL_SECONDS = 0.5
+
+
+def state_path(output: Path) -> Path:
+    """The engine's state file, beside the output: the job ids, for a rerun."""
+    return output.with_name(output.name + ".batch-state.json")
+
+
+async def _engine(job: _Job) -> int:
+    """``--engine openai-batch|anthropic-batch``: submit once, poll, fetch, write."""
+    from . import ConfigurationError, SteerClient
+    from .cli import LOCAL_MODEL
+
+    try:
+        model = job.model()
+    except SystemExit as exc:
+        print(str(exc.code), file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if model is not None:
+            async with SteerClient(
+                base_url=job.args.base_url, provider=job.args.provider
+            ) as client:
+                return await _engine_run(job, client, model, job.args.poll_interval or 30.0)
+        _say(
+            "no provider API key found: using the built-in local provider and its fake "
+            f"{'OpenAI' if job.args.engine == 'openai-batch' else 'Anthropic'} batch engine "
+            "(it ends after two polls)."
+        )
+        from .testing import FakeBatchAPI, open_fake_provider
+
+        async with open_fake_provider() as server:
+            FakeBatchAPI.install(server, polls_to_finish=2)
+            urls = {"local": server.openai_base_url, "anthropic": server.anthropic_base_url}
+            keys = {"anthropic": "local"}
+            local_model = LOCAL_MODEL
+            if job.args.engine == "anthropic-batch":
+                local_model = "anthropic/claude-haiku-4-5"
+            async with SteerClient(base_urls=urls, api_keys=keys) as client:
+                interval = job.args.poll_interval or LOCAL_POLL_SECONDS
+                return await _engine_run(job, client, local_model, interval)
+    except ConfigurationError as exc:
+        print(f"steer-trio batch: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+async def _engine_run(job: _Job, client: Any, model: str, poll_interval: float) -> int:
+    from ._batch._engines import (
+        EngineState,
+        ProviderBatchJob,
+        _Api,
+        engine_for,
+        load_state,
+        resolve_for,
+        submit_parts,
+    )
+    from ._transport import make_http_client
+
+    target = resolve_for(client, model, job.args.provider)
+    engine = engine_for(target)
+    wanted = "anthropic" if job.args.engine == "anthropic-batch" else "openai"
+    if engine != wanted:
+        raise BatchInputError(
+            f"--engine {job.args.engine} needs a model of that provider; {model!r} is served by "
+            f"{target.provider.name}"
+        )
+    path = state_path(job.output)
+    state = await trio.to_thread.run_sync(load_state, path)
+    if state is not None and not state.pending:
+        state = None
+    if job.args.cancel_remote:
+        if state is None:
+            _say(f"no provider job recorded in {path}: nothing to cancel")
+            return EXIT_OK
+        remote = ProviderBatchJob(client, state, target, state_file=path)
+        await remote.cancel()
+        _say(
+            f"asked {target.provider.name} to cancel {', '.join(remote.job_ids)}; rerun without "
+            "--cancel-remote to fetch what finished"
+        )
+        return EXIT_OK
+    out = await OutputFile.open(job.output)
+    summary = Summary()
+    try:
+        if state is None:
+            scan = await trio.to_thread.run_sync(
+                lambda: scan_input(
+                    job.input,
+                    shard=job.shard,
+                    done=out.state,
+                    keep_failed=job.keep_failed,
+                    default_model=model,
+                )
+            )
+            await _write_bad_lines(out, scan)
+            summary.bad_lines = scan.bad_count
+            if scan.to_run == 0:
+                summary.print(BatchProgress(), job, interrupted=False)
+                return EXIT_OK if summary.all_completed else EXIT_SOME_FAILED
+            state = EngineState(engine=engine, model=model)
+            remote = ProviderBatchJob(client, state, target, state_file=path)
+            http = await make_http_client()
+            try:
+
+                async def requests() -> AsyncIterator[BatchRequest]:
+                    async for item in requests_to_run(job, scan, out):
+                        if isinstance(item, BatchRequest):
+                            if job.args.max_tokens and item.max_tokens is None:
+                                item.params["max_tokens"] = job.args.max_tokens
+                            yield item
+
+                async def saved(_: Any) -> None:
+                    await remote.save()
+
+                await submit_parts(
+                    _Api(http, target, engine), state, requests(), on_submitted=saved
+                )
+            finally:
+                with trio.CancelScope(shield=True):
+                    await http.aclose()
+            _say(
+                f"submitted {scan.to_run} requests to {target.provider.name}'s batch engine as "
+                f"{', '.join(remote.job_ids)} (50% off; results within 24h); their ids are "
+                f"kept in {path}"
+            )
+        else:
+            remote = ProviderBatchJob(client, state, target, state_file=path)
+            _say(
+                f"polling {', '.join(remote.job_ids)} recorded in {path} (nothing submitted again)"
+            )
+        started = trio.current_time()
+        interrupted = False
+        with trio.open_signal_receiver(signal.SIGINT) as signals:
+            async with trio.open_nursery() as nursery:
+
+                async def watch() -> None:
+                    nonlocal interrupted
+                    async for _ in signals:
+                        interrupted = True
+                        nursery.cancel_scope.cancel()
+
+                nursery.start_soon(watch)
+                while True:
+                    status = await remote.poll()
+                    counts = ", ".join(f"{v} {k}" for k, v in sorted(status.counts.items()))
+                    _say(f"{', '.join(sorted(set(status.statuses.values())))}: {counts}")
+                    if status.ended:
+                        break
+                    await trio.sleep(poll_interval)
+                nursery.cancel_scope.cancel()
+        if interrupted:
+            _say(
+                f"interrupted: the job(s) {', '.join(remote.job_ids)} keep running at "
+                f"{target.provider.name}. Rerun the same command to fetch the results, or add "
+                "--cancel-remote to cancel them."
+            )
+            return EXIT_INTERRUPTED
+        writer = _LineWriter(out)
+        async for result in remote.iter_results():
+            summary.add(result)
+            writer.add(result.to_record())
+            if len(writer.pending) >= 1000:
+                await writer.flush()
+        await writer.flush()
+        if not state.pending:
+            await trio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
+        progress = BatchProgress(elapsed=trio.current_time() - started)
+        summary.print(progress, job, interrupted=False)
+        return EXIT_OK if summary.all_completed else EXIT_SOME_FAILED
+    finally:
+        await out.aclose()

@@ -379,6 +379,14 @@ class SteerClient:
 
         return Batch(self, requests, model=model, **options)
 
+    async def submit_batch(self, requests: Any, model: str = "gpt-4o-mini", **options: Any) -> Any:
+        """Submit requests to the model's provider batch engine (OpenAI Batch API,
+        Anthropic Message Batches): 50% off, results within 24 hours. Returns a
+        ``ProviderBatchJob`` (poll, wait, results, cancel); see docs/batch-jobs.md."""
+        from ._batch._engines import submit_batch
+
+        return await submit_batch(self, requests, model=model, **options)
+
 
 class TextStream:
     """What ``client.stream()`` returns: an async iterable of text, and an async

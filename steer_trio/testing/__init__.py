@@ -10,10 +10,13 @@ Also a pytest fixture (``fake_provider``, ``fake_provider_env``) and a command
 (``steer-trio fake-server``, ``python -m steer_trio.testing``).
 """
 
+from ._batch_api import FakeBatchAPI, FakeBatchJob
 from ._scenario import Fault, FaultKind, Replay, Scenario, ToolCallSpec
 from ._server import FakeProvider, RecordedRequest, open_fake_provider
 
 __all__ = [
+    "FakeBatchAPI",
+    "FakeBatchJob",
     "FakeProvider",
     "Fault",
     "FaultKind",
