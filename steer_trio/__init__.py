@@ -3,6 +3,7 @@
 Everything public is importable from here; the submodules are private.
 """
 
+from ._batch._engines import BATCH_DISCOUNTS, ProviderBatchJob, ProviderBatchStatus
 from ._batch._runner import Batch
 from ._batch._types import (
     BatchEvent,
@@ -83,6 +84,7 @@ SteerLLMClient = SteerClient
 __version__ = "0.1.0"
 
 __all__ = [
+    "BATCH_DISCOUNTS",
     "DEBUG_OPTIONS",
     "FAST_OPTIONS",
     "JSON_MODE_OPTIONS",
@@ -119,6 +121,8 @@ __all__ = [
     "PermissionDeniedError",
     "PriceTable",
     "ProcessorRun",
+    "ProviderBatchJob",
+    "ProviderBatchStatus",
     "ProviderError",
     "RateLimitError",
     "ResponseValidationError",
