@@ -206,6 +206,7 @@ class Batch:
         self._reorder: dict[int, tuple[BatchResult, bool]] = {}
         self._next_index = 0
         self._live: set[_Item] = set()
+        self._options_cache: dict[tuple[int, bool], tuple[StreamingOptions, StreamingOptions]] = {}
 
     # -- the context manager -------------------------------------------------------------
 
@@ -581,13 +582,18 @@ class Batch:
         """The options for each request of an item, and its retry count: 429s and
         retries are the runner's, so the transport makes one request per attempt."""
         options = request.streaming_options or self._options
+        key = (id(options), _wants_json(request.params.get("response_format")))
+        cached = self._options_cache.get(key)
+        if cached is not None and cached[0] is options:
+            return cached[1], options.max_retries
         changes: dict[str, Any] = {"max_retries": 0}
         response_format = request.params.get("response_format", self._params.get("response_format"))
-        if isinstance(response_format, dict) and str(response_format.get("type", "")).startswith(
-            "json"
-        ):
+        if _wants_json(response_format):
             changes["enable_json_stream_handler"] = True
-        return options.replace(**changes), options.max_retries
+        replaced = options.replace(**changes)
+        if len(self._options_cache) < 64:
+            self._options_cache[key] = (options, replaced)
+        return replaced, options.max_retries
 
     def _result(
         self,
@@ -779,6 +785,12 @@ def _input_failure(error: BatchInputError, index: int) -> BatchResult:
 
 def _message(error: BaseException) -> str:
     return str(error) or type(error).__name__
+
+
+def _wants_json(response_format: Any) -> bool:
+    return isinstance(response_format, dict) and str(response_format.get("type", "")).startswith(
+        "json"
+    )
 
 
 def _content_arrived(error: SteerError) -> bool:
