@@ -366,10 +366,12 @@ async def _run(
                     writer.add(result.to_record())
             nursery.cancel_scope.cancel()
     finally:
-        # Everything handed over is written, even on the way out of an error.
-        await writer.flush()
-        await requests.aclose()
-        await source.aclose()
+        # Everything handed over is written, even on the way out of an error (the
+        # write is shielded inside: a disk write, bounded by the disk).
+        await writer.flush()  # noqa: ASYNC102
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            await requests.aclose()
+            await source.aclose()
         display.stop()
     interrupted = batch.stop_reason == "cancel"
     summary.not_started = max(0, scan.to_run - summary.total)
@@ -506,7 +508,6 @@ class Display:
         self.total = total
         self.enabled = enabled
         self.tty = sys.stderr.isatty()
-        self._live: Any = None
 
     async def run(self) -> None:
         if not self.enabled or self.total == 0:
@@ -520,16 +521,16 @@ class Display:
 
         console = Console(stderr=True)
         with Live(self.render(), console=console, refresh_per_second=4, transient=False) as live:
-            self._live = live
-            while True:
-                await trio.sleep(0.25)
-                live.update(self.render())
+            try:
+                while True:
+                    await trio.sleep(0.25)
+                    live.update(self.render())
+            finally:
+                # Cancelled at the end of the batch: show where it ended.
+                live.update(self.render(), refresh=True)
 
     def stop(self) -> None:
-        live, self._live = self._live, None
-        if live is not None:
-            live.update(self.render())
-            live.stop()
+        """Nothing to do: the live panel ends with its task (kept for symmetry)."""
 
     def line(self) -> str:
         p = self.progress

@@ -230,7 +230,7 @@ async def run_pool(
                 if worker.process.returncode is None:
                     worker.process.kill()
                     await worker.process.wait()
-        await writer.flush()
+        await writer.flush()  # noqa: ASYNC102 - shielded inside; a disk write
         display.stop()
     refresh()
     summary.not_started = max(0, scan.to_run - summary.total)
