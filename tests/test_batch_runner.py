@@ -573,3 +573,34 @@ def test_bad_options_are_refused_before_anything_runs() -> None:
 
     with pytest.raises(ConfigurationError, match="plain function"):
         client.batch([], on_progress=async_progress)
+
+
+async def test_keyboard_interrupt_in_the_loop_keeps_partials_and_is_raised_alone(
+    fake_provider: FakeProvider, autojump_clock: Any
+) -> None:
+    fake_provider.route(MODEL, Scenario(text=[f"w{i} " for i in range(20)], delay=0.1))
+    seen: list[BatchResult] = []
+    async with steer_client(fake_provider) as client:
+        batch = client.batch(prompts(30), model=MODEL, max_concurrency=3)
+        with pytest.raises(KeyboardInterrupt):
+            async with batch as results:
+                async for result in results:
+                    seen.append(result)
+                    if len(seen) == 3:
+                        await trio.sleep(1.05)  # the next wave is a second in
+                        raise KeyboardInterrupt
+    cut = [r for r in batch.undelivered if r.status == "cancelled"]
+    assert len(seen) == 3 and len(cut) == 3
+    assert all(r.partial and r.text.startswith("w0 w1") for r in cut)
+
+
+async def test_a_budget_needs_a_price(fake_provider: FakeProvider) -> None:
+    from steer_trio import ConfigurationError
+
+    async with steer_client(fake_provider) as client:
+        with pytest.raises(ConfigurationError, match="needs a price"):
+            async with client.batch(
+                prompts(2), model="openai/no-price-model", max_cost_usd=1.0
+            ) as results:
+                async for _ in results:
+                    pass

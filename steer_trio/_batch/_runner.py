@@ -228,6 +228,8 @@ class Batch:
             await get_price_table(), expected_output_tokens=self.expected_output_tokens
         )
         await self._estimator.prepare(self.model)
+        if self.max_cost_usd is not None and self._estimator.cost(self.model, 1, 1) is None:
+            raise _no_price(self.model)
         self._started_at = trio.current_time()
         self._runner_scope = trio.CancelScope(
             deadline=self._started_at + self.deadline if self.deadline is not None else math.inf
