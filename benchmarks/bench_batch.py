@@ -81,6 +81,13 @@ def child(*args: str) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def cpu_seconds_of(pid: int) -> float:
+    """User + system CPU of another process (Linux)."""
+    with open(f"/proc/{pid}/stat") as file:
+        fields = file.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
@@ -316,7 +323,10 @@ def main() -> None:
     try:
         print(f"batch benchmarks (server {base}; {os.cpu_count()} cores)")
         single = child("--measure", "single", base, "20")
+        server_cpu = cpu_seconds_of(proc.pid)
         batch = child("--measure", "batch", base, str(requests), str(concurrency))
+        server_cpu = cpu_seconds_of(proc.pid) - server_cpu
+        load = os.getloadavg()[0]
         waves = -(-requests // concurrency)
         ideal = waves * single["stream_seconds"]
         running_kb = (batch["peak_rss_kb"] - batch["rss_before_kb"]) / concurrency
@@ -328,6 +338,14 @@ def main() -> None:
         print(
             f"   wall {batch['seconds']:.1f} s; ideal {ideal:.1f} s ({waves} waves): "
             f"{batch['seconds'] / ideal:.2f}x the ideal"
+        )
+        client_cpu = batch["cpu_per_request"] * requests
+        cores = os.cpu_count() or 1
+        floor = (client_cpu + server_cpu) / cores
+        print(
+            f"   CPU: client {client_cpu:.0f} s + server {server_cpu:.0f} s = at best "
+            f"{floor:.0f} s on {cores} cores ({batch['seconds'] / floor:.2f}x that); load "
+            f"average at the end {load:.1f}"
         )
         print(
             f"   peak RSS {batch['peak_rss_kb'] / 1024:.0f} MB (from "

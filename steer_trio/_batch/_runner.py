@@ -183,7 +183,7 @@ class Batch:
         self.ordered = ordered
         self.expected_output_tokens = expected_output_tokens
         self.report_skipped = report_skipped
-        self._options = streaming_options or client._options
+        self._options = streaming_options or getattr(client, "_options", None) or StreamingOptions()
         self._params = params
         self._on_progress = on_progress
         self._retry = retry_policy or RetryPolicy()
