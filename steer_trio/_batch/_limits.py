@@ -99,19 +99,28 @@ class RateLimiter:
     async def acquire(self, key: str, amounts: Mapping[str, float]) -> Reservation:
         """Wait (in arrival order) until ``amounts`` fit every bucket, then take them."""
         group = self._group(key)
+        if not self._lock.locked():
+            # Nobody is waiting: if it fits now, take it without queueing.
+            now = trio.current_time()
+            if self._wait(group, amounts, now) <= 0:
+                self._take(group, amounts, now)
+                return Reservation(key, dict(amounts), now)
         async with self._lock:
             while True:
                 now = trio.current_time()
                 wait = self._wait(group, amounts, now)
                 if wait <= 0:
-                    for dimension, bucket in self._buckets(group):
-                        amount = amounts.get(dimension, 0.0)
-                        if amount > 0:
-                            bucket.take(amount, now)
+                    self._take(group, amounts, now)
                     return Reservation(key, dict(amounts), now)
                 changed = self._changed
                 with trio.move_on_at(now + wait):
                     await changed.wait()
+
+    def _take(self, group: _Group, amounts: Mapping[str, float], now: float) -> None:
+        for dimension, bucket in self._buckets(group):
+            amount = amounts.get(dimension, 0.0)
+            if amount > 0:
+                bucket.take(amount, now)
 
     def next_start_in(self, key: str, amounts: Mapping[str, float]) -> float:
         """Seconds until a reservation of ``amounts`` would fit (for estimates)."""
