@@ -121,8 +121,10 @@ class HashedIdSet:
 
     def freeze(self) -> HashedIdSet:
         if not self._frozen:
-            # One bucket at a time: the temporary list is a 256th of the whole.
-            self._buckets = [array("Q", sorted(b)) for b in self._buckets]
+            # One bucket at a time, each old one freed as its sorted copy replaces
+            # it: the extra memory is a 256th of the whole, not a second copy.
+            for index, bucket in enumerate(self._buckets):
+                self._buckets[index] = array("Q", sorted(bucket))
             self._frozen = True
         return self
 
