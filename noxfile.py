@@ -68,3 +68,4 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_streaming.py", *session.posargs)
     session.run("python", "benchmarks/bench_jsonstream.py")
     session.run("python", "benchmarks/bench_pipeline.py")
+    session.run("python", "benchmarks/bench_batch.py")

@@ -3,6 +3,16 @@
 Everything public is importable from here; the submodules are private.
 """
 
+from ._batch._engines import BATCH_DISCOUNTS, ProviderBatchJob, ProviderBatchStatus
+from ._batch._runner import Batch
+from ._batch._types import (
+    BatchEvent,
+    BatchInputError,
+    BatchProgress,
+    BatchRequest,
+    BatchResult,
+    BatchStopped,
+)
 from ._client import SteerClient
 from ._config import DEBUG_OPTIONS, FAST_OPTIONS, JSON_MODE_OPTIONS, StreamingOptions
 from ._errors import (
@@ -80,12 +90,20 @@ SteerLLMClient = SteerClient
 __version__ = "0.1.0"
 
 __all__ = [
+    "BATCH_DISCOUNTS",
     "DEBUG_OPTIONS",
     "FAST_OPTIONS",
     "JSON_MODE_OPTIONS",
     "APIConnectionError",
     "AuthenticationError",
     "BadRequestError",
+    "Batch",
+    "BatchEvent",
+    "BatchInputError",
+    "BatchProgress",
+    "BatchRequest",
+    "BatchResult",
+    "BatchStopped",
     "CallbackError",
     "ChoiceResult",
     "ClientClosedError",
@@ -111,6 +129,8 @@ __all__ = [
     "OverloadedError",
     "PermissionDeniedError",
     "PriceTable",
+    "ProviderBatchJob",
+    "ProviderBatchStatus",
     "ProviderError",
     "RateLimitError",
     "ResponseTooLargeError",

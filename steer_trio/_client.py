@@ -456,3 +456,22 @@ class SteerClient:
             raise await session.failed(exc)  # noqa: ASYNC102,ASYNC104 - failed() shields its cleanup and hands a Cancelled back unchanged
         finally:
             await session.close()  # noqa: ASYNC102 - shielded and bounded inside
+
+    # -- batch jobs (steer_trio._batch) -----------------------------------------------
+
+    def batch(self, requests: Any, model: str = "gpt-4o-mini", **options: Any) -> Any:
+        """Run many requests under limits: ``async with client.batch(reqs) as results``.
+
+        See ``steer_trio.Batch`` for the options (concurrency, rates, deadlines, budget,
+        retries, ordering, progress) and docs/batch-jobs.md."""
+        from ._batch._runner import Batch
+
+        return Batch(self, requests, model=model, **options)
+
+    async def submit_batch(self, requests: Any, model: str = "gpt-4o-mini", **options: Any) -> Any:
+        """Submit requests to the model's provider batch engine (OpenAI Batch API,
+        Anthropic Message Batches): 50% off, results within 24 hours. Returns a
+        ``ProviderBatchJob`` (poll, wait, results, cancel); see docs/batch-jobs.md."""
+        from ._batch._engines import submit_batch
+
+        return await submit_batch(self, requests, model=model, **options)

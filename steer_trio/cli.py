@@ -363,7 +363,48 @@ def _register_fake_server(sub: argparse._SubParsersAction[argparse.ArgumentParse
 
 #: The subcommands, in the order ``--help`` lists them. A new one is a function that
 #: adds its parser to the subparsers and sets ``run`` (and ``parser``) on it.
-SUBCOMMANDS: list[Register] = [_register_stream, _register_models, _register_fake_server]
+# -- batch ------------------------------------------------------------------------------
+
+
+def _pick_model(args: argparse.Namespace) -> str | None:
+    """The model to use (``-m``, else the first provider with a key in the environment),
+    or None for the built-in local provider."""
+    if args.local:
+        return None
+    if args.model:
+        return str(args.model)
+    if args.base_url or args.provider:
+        args.parser.error("-m MODEL is required with --base-url/--provider")
+    for env_name, model in _KEY_DEFAULTS:
+        if os.environ.get(env_name):
+            return model
+    return None
+
+
+def _register_batch(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ._cli_batch import add_batch_parser
+
+    add_batch_parser(sub)
+    parser = sub.choices["batch"]
+    parser.set_defaults(run=_run_batch, parser=parser)
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    from ._cli_batch import main as batch_main
+
+    try:
+        return batch_main(args)
+    except KeyboardInterrupt:
+        print("\n[interrupted]: rerun the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+SUBCOMMANDS: list[Register] = [
+    _register_stream,
+    _register_batch,
+    _register_models,
+    _register_fake_server,
+]
 
 
 if __name__ == "__main__":  # pragma: no cover

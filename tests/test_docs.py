@@ -71,6 +71,8 @@ NOT_PROGRAMS = {
     "text": "text, not code",
     "toml": "a configuration file",
     "ini": "a configuration file",
+    "json": "a data record",
+    "jsonl": "data records",
 }
 
 

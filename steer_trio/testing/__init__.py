@@ -11,10 +11,13 @@ Also a pytest fixture (``fake_provider``, ``fake_provider_env``) and a command
 """
 
 from .._public import publish
+from ._batch_api import FakeBatchAPI, FakeBatchJob
 from ._scenario import Fault, FaultKind, Replay, Scenario, ToolCallSpec
 from ._server import FakeProvider, RecordedRequest, open_fake_provider
 
 __all__ = [
+    "FakeBatchAPI",
+    "FakeBatchJob",
     "FakeProvider",
     "Fault",
     "FaultKind",

@@ -83,6 +83,8 @@ class Scenario:
     keepalive_comments: bool = False
     line_ending: Literal["\n", "\r\n", "\r"] = "\n"
     bom: bool = False
+    #: Extra response headers (rate limits such as ``x-ratelimit-*``).
+    headers: dict[str, str] = attrs.field(factory=dict)
 
 
 @attrs.define

@@ -65,6 +65,8 @@ class FakeProvider:
         self._routes: dict[str, Scenario | Replay] = {}
         self._closed_changed = trio.Event()
         self._responses_kept: dict[str, list[tuple[bytes, bool]]] = {}
+        #: Extra endpoints (the batch APIs): each hook answers a request or returns None.
+        self.route_hooks: list[Any] = []
 
     @property
     def base_url(self) -> str:
@@ -213,6 +215,11 @@ class FakeProvider:
         except ValueError:
             payload = None
         self.requests.append(RecordedRequest(method, path, headers, payload, query))
+        for hook in self.route_hooks:
+            answer = await hook(method, path, headers, body)
+            if answer is not None:
+                status, out, extra, content_type = answer
+                return await self._json(conn, stream, status, out, extra, content_type)
         if method == "GET" and path.endswith("/models"):
             return await self._json(conn, stream, 200, _models())
         if method == "GET" and "/responses/" in path:
@@ -319,6 +326,7 @@ class FakeProvider:
             ("content-type", "text/event-stream; charset=utf-8"),
             ("cache-control", "no-cache"),
             (request_id_header, "req_fake_" + str(len(self.requests))),
+            *scenario.headers.items(),
         ]
         if kind == "content_length_short":
             headers.append(("content-length", "1000000"))
