@@ -1,0 +1,193 @@
+"""Shared helpers of the stream-contract suite: the provider formats, the ways to stream, and a
+recorder of callbacks.
+
+The suite tests the contract from the outside (the public API against the fake
+provider over real sockets): a stream completes, or the caller gets one ``SteerError``
+whose ``partial`` holds everything received; nothing is dropped or delivered twice;
+nothing is re-sent once the answer started; the connection closes at once when the
+caller stops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import httpx2
+import trio
+
+from steer_trio import (
+    RetryPolicy,
+    SteerClient,
+    StreamingOptions,
+    StreamingResponse,
+    TextStream,
+    create_event_processor,
+)
+from steer_trio.testing import FakeProvider
+
+#: Each wire format the fake provider writes, and how a call selects it.
+FORMATS: dict[str, dict[str, Any]] = {
+    "openai": {"model": "gpt-4o"},
+    "anthropic": {"model": "claude-haiku-4-5"},
+    "responses": {"model": "gpt-4o", "api": "responses"},
+    "gemini": {"model": "gemini-2.5-flash"},
+}
+#: How the fake provider writes a body: one event per TCP write, or every event up to
+#: (and including) a fault in one write.
+MODES = ("event", "whole")
+#: The streaming paths: (a) plain ``async for``, (b) ``async with`` then ``async for``,
+#: (c) ``stream_with_usage``, (e) ``stream_with_usage`` with a background processor.
+STREAM_PATHS = ("iterate", "async_with", "stream_with_usage", "background")
+#: Every path, the non-streaming ``generate`` (d) included.
+ALL_PATHS = (*STREAM_PATHS, "generate")
+
+TEXT = ["one ", "two ", "three ", "four ", "five ", "six "]
+
+
+def make_client(server: FakeProvider, **options: Any) -> SteerClient:
+    """A client whose every provider points at ``server``; exact (jitter-free) backoff."""
+    limits = options.pop("limits", None)
+    retry_policy = options.pop("retry_policy", None) or RetryPolicy(rng=lambda: 1.0)
+    return SteerClient(
+        api_keys={"openai": "sk-t", "anthropic": "sk-ant-t", "xai": "xai-t", "gemini": "gm-t"},
+        base_urls={
+            "openai": server.openai_base_url,
+            "anthropic": server.anthropic_base_url,
+            "xai": server.xai_base_url,
+            "gemini": server.gemini_base_url,
+        },
+        streaming_options=StreamingOptions(**options),
+        retry_policy=retry_policy,
+        limits=limits,
+    )
+
+
+@attrs.define
+class Recorder:
+    """Every callback call, in order, as ``(name, event)``."""
+
+    calls: list[tuple[str, Any]] = attrs.field(factory=list)
+
+    def callback(self, name: str) -> Callable[[Any], None]:
+        def record(event: Any) -> None:
+            self.calls.append((name, event))
+
+        return record
+
+    def callbacks(self, *names: str) -> dict[str, Callable[[Any], None]]:
+        """Recording callbacks. The default set leaves the text fast path on (no
+        ``on_delta``): on_start, on_usage, on_complete, on_error."""
+        names = names or ("on_start", "on_usage", "on_complete", "on_error")
+        return {name: self.callback(name) for name in names}
+
+    def count(self, name: str) -> int:
+        return sum(1 for n, _ in self.calls if n == name)
+
+    def events(self, name: str) -> list[Any]:
+        return [e for n, e in self.calls if n == name]
+
+    def names(self) -> list[str]:
+        return [n for n, _ in self.calls]
+
+
+@attrs.define
+class Outcome:
+    """How one call ended: the chunks the caller got, and the response or the error."""
+
+    chunks: list[str]
+    response: StreamingResponse[Any] | None = None
+    error: BaseException | None = None
+    stream: TextStream | None = None
+
+    @property
+    def partial(self) -> StreamingResponse[Any]:
+        assert self.error is not None, f"the call completed: {self.response!r}"
+        partial = getattr(self.error, "partial", None)
+        assert partial is not None, f"{self.error!r} carries no partial"
+        return partial  # type: ignore[no-any-return]
+
+
+def call_kwargs(fmt: str, **kwargs: Any) -> dict[str, Any]:
+    return {**FORMATS[fmt], **kwargs}
+
+
+async def run_path(
+    path: str,
+    client: SteerClient,
+    fmt: str = "openai",
+    *,
+    prompt: str = "x",
+    per_chunk: Callable[[str], Any] | None = None,
+    options: StreamingOptions | None = None,
+    catch: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+    **kwargs: Any,
+) -> Outcome:
+    """Run one call on ``path``; the error it raised (of ``catch``) is kept, not raised.
+
+    ``per_chunk`` is awaited for each chunk the caller's loop body receives (paths (a)
+    and (b)); for the other paths it runs in an ``on_delta`` callback."""
+    kwargs = call_kwargs(fmt, **kwargs)
+    chunks: list[str] = []
+    if path == "background":
+        base = options or client._options
+        options = base.replace(event_processor=create_event_processor(background=True))
+    if options is not None:
+        kwargs["streaming_options"] = options
+    if path in ("stream_with_usage", "background") and per_chunk is not None:
+        user_on_delta = kwargs.pop("on_delta", None)
+
+        async def on_delta(event: Any) -> None:
+            if user_on_delta is not None:
+                user_on_delta(event)
+            if event.delta.kind == "text":
+                chunks.append(event.delta.value)
+                result = per_chunk(event.delta.value)
+                if result is not None:
+                    await result
+
+        kwargs["on_delta"] = on_delta
+    outcome = Outcome(chunks)
+    try:
+        if path == "iterate":
+            stream = client.stream(prompt, **kwargs)
+            outcome.stream = stream
+            async for chunk in stream:
+                chunks.append(chunk)
+                if per_chunk is not None:
+                    result = per_chunk(chunk)
+                    if result is not None:
+                        await result
+            outcome.response = stream.response
+        elif path == "async_with":
+            async with client.stream(prompt, **kwargs) as stream:
+                outcome.stream = stream
+                async for chunk in stream:
+                    chunks.append(chunk)
+                    if per_chunk is not None:
+                        result = per_chunk(chunk)
+                        if result is not None:
+                            await result
+            outcome.response = stream.response
+        elif path in ("stream_with_usage", "background"):
+            outcome.response = await client.stream_with_usage(prompt, **kwargs)
+        elif path == "generate":
+            outcome.response = await client.generate(prompt, **kwargs)
+        else:  # pragma: no cover - a typo in a parametrization
+            raise AssertionError(path)
+    except catch as exc:
+        outcome.error = exc
+    return outcome
+
+
+async def wait_closed(server: FakeProvider, count: int = 1, within: float = 0.05) -> float:
+    """Wait (bounded, on trio's clock) for ``count`` closed connections; the time the
+    last of them closed."""
+    with trio.fail_after(within):
+        await server.wait_connection_closed(count)
+    return server.closed_events[count - 1]
+
+
+def pool_of_one() -> httpx2.Limits:
+    return httpx2.Limits(max_connections=1, max_keepalive_connections=1)
