@@ -122,14 +122,17 @@ async def run_path(
     per_chunk: Callable[[str], Any] | None = None,
     options: StreamingOptions | None = None,
     catch: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+    outcome: Outcome | None = None,
     **kwargs: Any,
 ) -> Outcome:
     """Run one call on ``path``; the error it raised (of ``catch``) is kept, not raised.
+    Pass ``outcome`` to see what arrived when the call raises anyway (a cancel).
 
     ``per_chunk`` is awaited for each chunk the caller's loop body receives (paths (a)
     and (b)); for the other paths it runs in an ``on_delta`` callback."""
     kwargs = call_kwargs(fmt, **kwargs)
-    chunks: list[str] = []
+    outcome = outcome or Outcome([])
+    chunks = outcome.chunks
     if path == "background":
         base = options or client._options
         options = base.replace(event_processor=create_event_processor(background=True))
@@ -148,7 +151,6 @@ async def run_path(
                     await result
 
         kwargs["on_delta"] = on_delta
-    outcome = Outcome(chunks)
     try:
         if path == "iterate":
             stream = client.stream(prompt, **kwargs)
