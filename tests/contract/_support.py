@@ -10,6 +10,7 @@ caller stops.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -50,7 +51,8 @@ def make_client(server: FakeProvider, **options: Any) -> SteerClient:
     """A client whose every provider points at ``server``; exact (jitter-free) backoff."""
     limits = options.pop("limits", None)
     retry_policy = options.pop("retry_policy", None) or RetryPolicy(rng=lambda: 1.0)
-    return SteerClient(
+    streaming_options = StreamingOptions(**options)
+    client = SteerClient(
         api_keys={"openai": "sk-t", "anthropic": "sk-ant-t", "xai": "xai-t", "gemini": "gm-t"},
         base_urls={
             "openai": server.openai_base_url,
@@ -58,10 +60,18 @@ def make_client(server: FakeProvider, **options: Any) -> SteerClient:
             "xai": server.xai_base_url,
             "gemini": server.gemini_base_url,
         },
-        streaming_options=StreamingOptions(**options),
+        streaming_options=streaming_options,
         retry_policy=retry_policy,
         limits=limits,
     )
+    _CLIENT_OPTIONS[client] = streaming_options
+    return client
+
+
+#: The options each client of ``make_client`` was made with.
+_CLIENT_OPTIONS: weakref.WeakKeyDictionary[SteerClient, StreamingOptions] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @attrs.define
@@ -123,19 +133,24 @@ async def run_path(
     options: StreamingOptions | None = None,
     catch: type[BaseException] | tuple[type[BaseException], ...] = Exception,
     outcome: Outcome | None = None,
+    transformers: tuple[Any, ...] = (),
     **kwargs: Any,
 ) -> Outcome:
     """Run one call on ``path``; the error it raised (of ``catch``) is kept, not raised.
     Pass ``outcome`` to see what arrived when the call raises anyway (a cancel).
+    ``transformers`` run in an event processor (in its own task on "background").
 
     ``per_chunk`` is awaited for each chunk the caller's loop body receives (paths (a)
     and (b)); for the other paths it runs in an ``on_delta`` callback."""
     kwargs = call_kwargs(fmt, **kwargs)
     outcome = outcome or Outcome([])
     chunks = outcome.chunks
-    if path == "background":
-        base = options or client._options
-        options = base.replace(event_processor=create_event_processor(background=True))
+    if path == "background" or transformers:
+        processor = create_event_processor(
+            background=path == "background", transformers=transformers
+        )
+        base = options or _CLIENT_OPTIONS.get(client) or StreamingOptions()
+        options = base.replace(event_processor=processor)
     if options is not None:
         kwargs["streaming_options"] = options
     if path in ("stream_with_usage", "background") and per_chunk is not None:
