@@ -198,8 +198,8 @@ SCRIPT = textwrap.dedent(
                 fake.enqueue(Scenario(fault=Fault("stall_before_headers", seconds=600)))
             else:
                 fake.enqueue(Scenario(text=["w "] * 100, delay=1.0))
-            client = SteerClient(api_keys={"openai": "k"}, base_urls={"openai": fake.openai_base_url})
-            async with client:
+            urls = {"openai": fake.openai_base_url}
+            async with SteerClient(api_keys={"openai": "k"}, base_urls=urls) as client:
                 trio.lowlevel.spawn_system_task(ctrl_c_after, 3.5)
                 try:
                     await call(client)
