@@ -156,8 +156,8 @@ SCRIPT = textwrap.dedent(
     from steer_trio import SteerClient, StreamingOptions, create_event_processor
     from steer_trio.testing import Fault, Scenario, open_fake_provider
 
-    PATH, WHERE = sys.argv[1], sys.argv[2]
-    report = {"told": []}
+    PATH = WHERE = ""
+    report = {}
 
 
     async def ctrl_c_after(seconds):
@@ -215,32 +215,42 @@ SCRIPT = textwrap.dedent(
                     report["raised"] = None
 
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-    print(json.dumps(report))
+    for case in sys.argv[1:]:
+        PATH, WHERE = case.split(":")
+        report = {"case": case, "told": []}
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+        print(json.dumps(report), flush=True)
     """
 )
 
 
-@pytest.mark.parametrize(
-    ("path", "where"),
-    # generate() takes no callbacks.
-    [
-        (p, w)
-        for p in ALL_PATHS
-        for w in ("network", "callback")
-        if (p, w) != ("generate", "callback")
-    ],
-)
-def test_real_sigint(path: str, where: str) -> None:
+# generate() takes no callbacks.
+SIGINT_CASES = [
+    f"{path}:{where}"
+    for path in ALL_PATHS
+    for where in ("network", "callback")
+    if (path, where) != ("generate", "callback")
+]
+
+
+@pytest.fixture(scope="module")
+def sigint_reports() -> dict[str, dict[str, Any]]:
+    """One subprocess runs every case, each in its own ``trio.run``."""
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, path, where],
+        [sys.executable, "-c", SCRIPT, *SIGINT_CASES],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    reports = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    return {report["case"]: report for report in reports}
+
+
+@pytest.mark.parametrize("case", SIGINT_CASES)
+def test_real_sigint(sigint_reports: dict[str, dict[str, Any]], case: str) -> None:
+    report = sigint_reports[case]
     assert report["raised"] == "KeyboardInterrupt" and report["group"] is False
     assert report["closed"] == 1
-    if path != "generate":
+    if not case.startswith("generate"):
         assert report["told"] == ["cancelled"]
