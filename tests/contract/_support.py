@@ -11,7 +11,9 @@ caller stops.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import attrs
@@ -208,3 +210,105 @@ async def wait_closed(server: FakeProvider, count: int = 1, within: float = 0.05
 
 def pool_of_one() -> httpx2.Limits:
     return httpx2.Limits(max_connections=1, max_keepalive_connections=1)
+
+
+# -- a bare HTTP/1.1 server, for bodies the fake provider does not write -----------------
+
+#: ``handler(stream, request, index)`` writes a whole response for the ``index``-th request
+#: (0-based, over all connections) and returns True to keep the connection for another.
+RawHandler = Callable[[trio.SocketStream, bytes, int], Awaitable[bool]]
+
+SSE_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+)
+CHUNKED_END = b"0\r\n\r\n"
+
+
+def chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def openai_delta(text: str | None = None, **delta: Any) -> bytes:
+    """One OpenAI chat-completions SSE event with this delta."""
+    import json
+
+    if text is not None:
+        delta["content"] = text
+    body = {
+        "id": "chatcmpl-raw",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+    }
+    return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
+OPENAI_FINISH = (
+    b'data: {"id":"chatcmpl-raw","object":"chat.completion.chunk","created":1,'
+    b'"model":"gpt-4o","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+
+@attrs.define
+class RawServer:
+    port: int = 0
+    requests: list[bytes] = attrs.field(factory=list)
+    connections: int = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+async def _read_request(stream: trio.SocketStream, buffer: bytearray) -> bytes | None:
+    while b"\r\n\r\n" not in buffer:
+        data = await stream.receive_some(65536)
+        if not data:
+            return None
+        buffer += data
+    head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(rest) < length:
+        data = await stream.receive_some(65536)
+        if not data:
+            return None
+        rest += data
+    buffer[:] = rest[length:]
+    return head + b"\r\n\r\n" + rest[:length]
+
+
+@asynccontextmanager
+async def open_raw_server(handler: RawHandler) -> AsyncIterator[RawServer]:
+    server = RawServer()
+
+    async def serve(stream: trio.SocketStream) -> None:
+        server.connections += 1
+        buffer = bytearray()
+        try:
+            while True:
+                request = await _read_request(stream, buffer)
+                if request is None:
+                    return
+                server.requests.append(request)
+                if not await handler(stream, request, len(server.requests) - 1):
+                    return
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(partial(trio.serve_tcp, serve, 0, host="127.0.0.1"))
+        server.port = listeners[0].socket.getsockname()[1]
+        try:
+            yield server
+        finally:
+            nursery.cancel_scope.cancel()
