@@ -71,14 +71,14 @@ async def test_deadline_covers_the_pool_wait(
     fake_provider: FakeProvider, recorder: Recorder, path: str, autojump_clock: Any
 ) -> None:
     fake_provider.enqueue(Scenario(text=["w "] * 100, delay=1.0))
-    async with make_client(fake_provider, limits=pool_of_one()) as client:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(hold_the_only_connection, client)
-            callbacks = {} if path == "generate" else recorder.callbacks()
-            outcome, took = await timed(
-                path, client, options=StreamingOptions(deadline=5), **callbacks
-            )
-            nursery.cancel_scope.cancel()
+    async with (
+        make_client(fake_provider, limits=pool_of_one()) as client,
+        trio.open_nursery() as nursery,
+    ):
+        await nursery.start(hold_the_only_connection, client)
+        callbacks = {} if path == "generate" else recorder.callbacks()
+        outcome, took = await timed(path, client, options=StreamingOptions(deadline=5), **callbacks)
+        nursery.cancel_scope.cancel()
     check_deadline(outcome, took, 5)
     assert len(fake_provider.requests) == 1  # the second request was never sent
     partial = outcome.partial
@@ -191,11 +191,13 @@ async def test_silence_clocks_start_when_the_request_is_sent(
 ) -> None:
     """Waiting 10 s for the pool's only connection is not silence from the provider."""
     fake_provider.enqueue(Scenario(text=["w "] * 10, delay=1.0), Scenario(text=TEXT))
-    async with make_client(fake_provider, limits=pool_of_one()) as client:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(hold_the_only_connection, client)
-            options = StreamingOptions(**{limit: 3})
-            outcome, took = await timed(path, client, options=options)
+    async with (
+        make_client(fake_provider, limits=pool_of_one()) as client,
+        trio.open_nursery() as nursery,
+    ):
+        await nursery.start(hold_the_only_connection, client)
+        options = StreamingOptions(**{limit: 3})
+        outcome, took = await timed(path, client, options=options)
     assert outcome.error is None, repr(outcome.error)
     assert outcome.response is not None and outcome.response.text == "".join(TEXT)
     assert took >= 9  # it did wait for the slot
@@ -227,9 +229,12 @@ def trickle(filler: bytes) -> Any:
 async def test_fillers_do_not_reset_the_idle_clock(
     path: str, filler: bytes, autojump_clock: Any
 ) -> None:
-    async with open_raw_server(trickle(filler)) as server, SteerClient(
-        api_keys={"openai": "k"}, base_urls={"openai": server.base_url + "/v1"}
-    ) as client:
+    async with (
+        open_raw_server(trickle(filler)) as server,
+        SteerClient(
+            api_keys={"openai": "k"}, base_urls={"openai": server.base_url + "/v1"}
+        ) as client,
+    ):
         options = StreamingOptions(read_timeout=5)
         outcome, took = await timed(path, client, options=options, per_chunk=lambda _: None)
     assert isinstance(outcome.error, IdleTimeout), repr(outcome.error)
@@ -250,9 +255,12 @@ async def done_then_stall(stream: trio.SocketStream, request: bytes, index: int)
 @pytest.mark.parametrize("path", STREAM_PATHS)
 async def test_last_chunk_is_not_held_back_by_the_drain(path: str, autojump_clock: Any) -> None:
     arrived: list[float] = []
-    async with open_raw_server(done_then_stall) as server, SteerClient(
-        api_keys={"openai": "k"}, base_urls={"openai": server.base_url + "/v1"}
-    ) as client:
+    async with (
+        open_raw_server(done_then_stall) as server,
+        SteerClient(
+            api_keys={"openai": "k"}, base_urls={"openai": server.base_url + "/v1"}
+        ) as client,
+    ):
         start = trio.current_time()
         outcome, took = await timed(
             path, client, per_chunk=lambda _: arrived.append(trio.current_time() - start)
