@@ -404,11 +404,14 @@ async def body_then_extra_bytes(stream: trio.SocketStream, request: bytes, index
 
 @pytest.mark.parametrize("first", ALL_PATHS)
 async def test_bytes_after_a_body_never_answer_the_next_request(first: str) -> None:
-    async with open_raw_server(body_then_extra_bytes) as server, SteerClient(
-        api_keys={"openai": "k"},
-        base_urls={"openai": server.base_url + "/v1"},
-        limits=pool_of_one(),
-    ) as client:
+    async with (
+        open_raw_server(body_then_extra_bytes) as server,
+        SteerClient(
+            api_keys={"openai": "k"},
+            base_urls={"openai": server.base_url + "/v1"},
+            limits=pool_of_one(),
+        ) as client,
+    ):
         with trio.fail_after(10):
             one = await run_path(first, client)
             two = await client.generate("x", model="gpt-4o")
@@ -430,11 +433,14 @@ async def chunked_then_extra(stream: trio.SocketStream, request: bytes, index: i
 
 @pytest.mark.parametrize("first", STREAM_PATHS)
 async def test_bytes_after_a_chunked_stream_never_answer_the_next_request(first: str) -> None:
-    async with open_raw_server(chunked_then_extra) as server, SteerClient(
-        api_keys={"openai": "k"},
-        base_urls={"openai": server.base_url + "/v1"},
-        limits=pool_of_one(),
-    ) as client:
+    async with (
+        open_raw_server(chunked_then_extra) as server,
+        SteerClient(
+            api_keys={"openai": "k"},
+            base_urls={"openai": server.base_url + "/v1"},
+            limits=pool_of_one(),
+        ) as client,
+    ):
         with trio.fail_after(10):
             one = await run_path(first, client)
             two = await client.generate("x", model="gpt-4o")
