@@ -204,3 +204,30 @@ async def test_a_stream_is_consumed_once(fake_provider: FakeProvider) -> None:
             async with stream:
                 pass
     assert len(fake_provider.requests) == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a plain async for left with break shuts its socket but keeps its pool slot until "
+    "the client's next call or close (Session.abandon -> client._release_later); a call "
+    "already waiting for the pool when the break happens never gets the slot: with a full "
+    "pool it waits forever (here, until fail_after)",
+)
+async def test_break_frees_the_slot_for_a_call_already_waiting(
+    fake_provider: FakeProvider, autojump_clock: Any
+) -> None:
+    fake_provider.enqueue(long_story(), Scenario(text=["ok"]))
+    got: list[str] = []
+    async with make_client(fake_provider, limits=pool_of_one()) as client:
+
+        async def waiting() -> None:
+            await trio.sleep(1.5)  # the first stream holds the only connection
+            got.append((await client.stream_with_usage("x", model="gpt-4o")).text)
+
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(waiting)
+                async for chunk in client.stream("x", model="gpt-4o"):
+                    if chunk == LONG[3]:
+                        break
+    assert got == ["ok"]
