@@ -227,3 +227,39 @@ async def test_cancel_is_not_turned_into_an_error(
         with pytest.raises(trio.TooSlowError):
             with trio.fail_after(3.5):
                 await run_path(path, client, catch=())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Session.failed returns the CallbackError of an on_error that raised, and the paths "
+    "raise it instead of the Cancelled: a cancellation is swallowed (turned into a "
+    "SteerError the caller may catch and go on) when on_error raises",
+)
+@pytest.mark.parametrize("path", ["iterate", "stream_with_usage", "background"])
+async def test_on_error_raising_does_not_swallow_the_cancel(
+    fake_provider: FakeProvider, path: str, autojump_clock: Any
+) -> None:
+    fake_provider.enqueue(slow_story())
+
+    def on_error(event: Any) -> None:
+        raise ValueError("on_error's own bug")
+
+    async with make_client(fake_provider) as client:
+        with trio.move_on_after(3.5) as scope:
+            await run_path(path, client, catch=(), on_error=on_error)
+    assert scope.cancelled_caught
+
+
+async def test_on_error_raising_in_async_with_keeps_the_cancel(
+    fake_provider: FakeProvider, autojump_clock: Any
+) -> None:
+    """(b) already holds: the block's exit lets the Cancelled through."""
+    fake_provider.enqueue(slow_story())
+
+    def on_error(event: Any) -> None:
+        raise ValueError("on_error's own bug")
+
+    async with make_client(fake_provider) as client:
+        with trio.move_on_after(3.5) as scope:
+            await run_path("async_with", client, catch=(), on_error=on_error)
+    assert scope.cancelled_caught

@@ -254,3 +254,27 @@ def test_real_sigint(sigint_reports: dict[str, dict[str, Any]], case: str) -> No
     assert report["closed"] == 1
     if not case.startswith("generate"):
         assert report["told"] == ["cancelled"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Session.failed returns the CallbackError of an on_error that raised, and the paths "
+    "raise it instead of the KeyboardInterrupt: Ctrl-C becomes a SteerError that a batch "
+    "loop catching SteerError swallows, and the program goes on",
+)
+@pytest.mark.parametrize("path", STREAM_PATHS)
+async def test_on_error_raising_does_not_swallow_ctrl_c(
+    fake_provider: FakeProvider, path: str
+) -> None:
+    fake_provider.enqueue(Scenario(text=LONG[:10]))
+
+    def press(event: Any) -> None:
+        if event.chunk_index == 2:
+            raise KeyboardInterrupt
+
+    def on_error(event: Any) -> None:
+        raise ValueError("on_error's own bug")
+
+    async with make_client(fake_provider) as client:
+        with trio.fail_after(10), pytest.raises(KeyboardInterrupt):
+            await run_path(path, client, catch=(), on_delta=press, on_error=on_error)
