@@ -222,3 +222,35 @@ async def test_fault_with_on_delta_keeps_every_delta(
     assert deltas == TEXT[:CUT]
     assert outcome.partial.text == "".join(TEXT[:CUT])
     check_callbacks(recorder, outcome.error)
+
+
+@pytest.mark.parametrize("kind", ["drop_after", "reset_after"])
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("path", STREAM_PATHS)
+async def test_headers_then_nothing_is_retried_once_and_delivered_once(
+    fake_provider: FakeProvider,
+    recorder: Recorder,
+    path: str,
+    fmt: str,
+    kind: str,
+    autojump_clock: Any,
+) -> None:
+    """The answer's headers arrived, then the connection broke before any byte of the
+    body: the request is sent again (nothing was received), and the caller sees one
+    start and every text once."""
+    fake_provider.enqueue(
+        Scenario(text=TEXT, fault=Fault(kind, after_events=0)),  # type: ignore[arg-type]
+        Scenario(text=TEXT),
+    )
+    async with make_client(fake_provider) as client:
+        with trio.fail_after(10):
+            outcome = await run_path(
+                path, client, fmt, per_chunk=lambda _: None, **recorder.callbacks()
+            )
+    assert outcome.error is None, repr(outcome.error)
+    assert outcome.response is not None and outcome.response.text == "".join(TEXT)
+    assert outcome.chunks == TEXT
+    assert len(fake_provider.requests) == 2
+    assert recorder.count("on_start") == recorder.count("on_complete") == 1
+    assert recorder.count("on_error") == 0
+    assert outcome.response.metrics["attempts"] == 2
