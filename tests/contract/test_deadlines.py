@@ -283,9 +283,12 @@ async def test_drain_does_not_fail_a_complete_stream(path: str, autojump_clock: 
     async def on_complete(event: Any) -> None:
         await trio.sleep(0)
 
-    async with open_raw_server(done_then_stall) as server, SteerClient(
-        api_keys={"openai": "k"}, base_urls={"openai": server.base_url + "/v1"}
-    ) as client:
+    async with (
+        open_raw_server(done_then_stall) as server,
+        SteerClient(
+            api_keys={"openai": "k"}, base_urls={"openai": server.base_url + "/v1"}
+        ) as client,
+    ):
         outcome, _took = await timed(
             path, client, options=StreamingOptions(deadline=0.5), on_complete=on_complete
         )
