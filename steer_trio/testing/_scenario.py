@@ -75,6 +75,9 @@ class Scenario:
     model: str | None = None
     #: Seconds between events.
     delay: float = 0.0
+    #: "event": one write per event; "random": cut at random places (``seed``);
+    #: "whole": one write, up to and including an in-stream fault (an error event, a
+    #: malformed line, a truncation): the client reads them in one network read.
     chunking: Chunking = "event"
     seed: int = 0
     #: n>1: choices interleaved, as OpenAI sends them.

@@ -378,7 +378,10 @@ class FakeProvider:
                 )
             ):
                 fault_done = True
-                await self._flush(conn, stream, out)
+                # "whole": the events before an in-stream fault leave in one write with it.
+                coalesce = scenario.chunking == "whole" and kind in _COALESCED_FAULTS
+                if not coalesce:
+                    await self._flush(conn, stream, out)
                 if kind == "stall_after":
                     await trio.sleep(fault.seconds)
                 elif kind in ("drop_after", "content_length_short"):
@@ -391,7 +394,7 @@ class FakeProvider:
                     _reset(stream)
                     raise _ClientGone
                 elif kind == "truncate_after":
-                    await self._send(conn, stream, h11.EndOfMessage())
+                    await self._flush(conn, stream, out, end=True)
                     return True
                 elif kind == "in_stream_error":
                     if dialect == "anthropic":
@@ -400,11 +403,13 @@ class FakeProvider:
                         error = _ERROR_EVENTS[dialect](fault.error_type, fault.message)
                     else:
                         error = _wire.openai_error_event(fault.error_type, fault.message)
-                    await self._send(conn, stream, h11.Data(data=error))
-                    await self._send(conn, stream, h11.EndOfMessage())
+                    out.append(error)
+                    await self._flush(conn, stream, out, end=True)
                     return True
                 elif kind == "malformed_json_after":
-                    await self._send(conn, stream, h11.Data(data=b"data: {not json\n\n"))
+                    out.append(b"data: {not json\n\n")
+                    if not coalesce:
+                        await self._flush(conn, stream, out)
             data = raw if eol == b"\n" else raw.replace(b"\n", eol)
             if first and scenario.bom:
                 data = b"\xef\xbb\xbf" + data
@@ -432,14 +437,19 @@ class FakeProvider:
         *,
         seed: int = 0,
         random_split: bool = False,
+        end: bool = False,
     ) -> None:
-        if not out:
-            return
+        """Send ``out`` (and, with ``end``, the end of the body) in one write."""
         body = b"".join(out)
         out.clear()
-        pieces = _wire.rechunk(body, seed) if random_split else [body]
-        for piece in pieces:
-            await self._send(conn, stream, h11.Data(data=piece))
+        if random_split:
+            for piece in _wire.rechunk(body, seed):
+                await self._send(conn, stream, h11.Data(data=piece))
+            body = b""
+        data = conn.send(h11.Data(data=body)) if body else b""
+        data = (data or b"") + ((conn.send(h11.EndOfMessage()) or b"") if end else b"")
+        if data:
+            await stream.send_all(data)
 
     async def _resume(self, conn: h11.Connection, stream: trio.SocketStream, target: str) -> bool:
         """``GET /v1/responses/{id}?stream=true&starting_after=N``: a queued Replay (a
@@ -494,6 +504,9 @@ def _reset(stream: trio.SocketStream) -> None:
         pass
     stream.socket.close()
 
+
+#: Faults that ``chunking="whole"`` packs into one write with the events before them.
+_COALESCED_FAULTS = ("truncate_after", "in_stream_error", "malformed_json_after")
 
 _BODIES = {"responses": _wire_responses.body, "gemini": _wire_gemini.body}
 _ERROR_EVENTS = {"responses": _wire_responses.error_event, "gemini": _wire_gemini.error_event}
