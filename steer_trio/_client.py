@@ -14,7 +14,10 @@ Bad input raises a ``ConfigurationError`` before anything is sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+import math
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import attrs
@@ -26,6 +29,7 @@ from ._checkpoints import caller_checkpoints
 from ._config import StreamingOptions
 from ._errors import ClientClosedError, ConfigurationError
 from ._events import StreamEvent
+from ._groups import collapse_group
 from ._params import (
     Prompt,
     RequestParams,
@@ -146,18 +150,72 @@ class SteerClient:
         self._env = env
         self._closed = False
         #: Exchanges whose caller walked away (a plain ``async for`` left early): their
-        #: sockets are shut already; their pool slots are released on the next call.
+        #: sockets are shut already; the reaper task releases their pool slots, or,
+        #: without one, the next call does.
         self._to_release: list[Exchange] = []
+        self._reaper: tuple[trio.lowlevel.TrioToken, trio.MemorySendChannel[Exchange]] | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
     async def __aenter__(self) -> SteerClient:
         self._require_trio()
+        if self._closed:
+            raise ClientClosedError(
+                "this SteerClient was closed (aclose() or the end of its async with); "
+                "create a new SteerClient"
+            )
         await self._ensure_http()
+        stack = contextlib.AsyncExitStack()
+        await stack.enter_async_context(self._lifetime())
+        self._stack = stack
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack, self._stack = self._stack, None
+        try:
+            if stack is not None:
+                await stack.__aexit__(exc_type, exc, tb)  # noqa: ASYNC102 - ends our own task
+        finally:
+            await self.aclose()  # noqa: ASYNC102 - shielded and bounded inside
+
+    @contextlib.asynccontextmanager
+    @caller_checkpoints  # entered by __aenter__, which checkpoints (the pool is made first)
+    async def _lifetime(self) -> AsyncIterator[None]:
+        """The client's own task while it is entered: it releases, at once, the pool
+        slots of streams whose caller walked away (a plain ``async for`` left with
+        ``break``), so a call waiting for a slot gets it. Only the client's nursery;
+        the caller sees its own exceptions, never a group of ours."""
+        send, receive = trio.open_memory_channel[Exchange](math.inf)
+        error: BaseException | None = None
+        raised: BaseException | None = None
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._reap, receive)
+                self._reaper = (trio.lowlevel.current_trio_token(), send)
+                try:
+                    yield
+                except BaseException as exc:
+                    raised = exc
+                    raise
+                finally:
+                    self._reaper = None
+                    send.close()
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            error = collapse_group(group, raised=raised)
+        if error is not None:
+            raise error  # outside the handler: its own cause and context stay its own
+
+    async def _reap(self, receive: trio.MemoryReceiveChannel[Exchange]) -> None:
+        async with receive:
+            async for exchange in receive:
+                await exchange.aclose()  # shielded and bounded inside
 
     async def aclose(self) -> None:
         """Close the connection pool. Idempotent."""
@@ -167,8 +225,7 @@ class SteerClient:
         if http is not None and self._owns_http:
             with trio.CancelScope(shield=True), trio.move_on_after(5):
                 await http.aclose()
-        else:
-            await trio.lowlevel.checkpoint()
+        await trio.lowlevel.checkpoint()
 
     def _require_trio(self) -> None:
         try:
@@ -205,7 +262,25 @@ class SteerClient:
         return self._http
 
     def _release_later(self, exchange: Exchange) -> None:
-        self._to_release.append(exchange)
+        """Called from a finalizer (any moment, any task): hand the exchange to the
+        reaper through trio's own thread- and reentrancy-safe queue, or keep it for the
+        next call when the client has no task (used without ``async with``)."""
+        reaper = self._reaper
+        if reaper is None:
+            self._to_release.append(exchange)
+            return
+        token, send = reaper
+
+        def hand_over() -> None:
+            try:
+                send.send_nowait(exchange)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                self._to_release.append(exchange)
+
+        try:
+            token.run_sync_soon(hand_over)
+        except trio.RunFinishedError:
+            self._to_release.append(exchange)
 
     @caller_checkpoints
     async def _release_abandoned(self) -> None:

@@ -18,8 +18,38 @@ import trio
 __all__ = ["collapse_group"]
 
 
-def collapse_group(group: BaseExceptionGroup[Any]) -> BaseException:
-    """The one exception to raise instead of ``group``, a group from our own nursery."""
+def collapse_group(
+    group: BaseExceptionGroup[Any], *, raised: BaseException | None = None
+) -> BaseException:
+    """The one exception to raise instead of ``group``, a group from our own nursery.
+
+    ``raised``: what the caller's block inside the nursery raised, if anything. trio
+    hands the block's own exception group back as a copy (split off the nursery's
+    cancellation); when the chosen exception is that copy, the caller's object itself
+    comes back, so ``except`` clauses and identity checks see what was raised."""
+    chosen = _collapse(group)
+    if (
+        raised is not None
+        and chosen is not raised
+        and isinstance(chosen, BaseExceptionGroup)
+        and isinstance(raised, BaseExceptionGroup)
+        and _leaves(chosen) == _leaves(raised)
+    ):
+        return raised
+    return chosen
+
+
+def _leaves(group: BaseExceptionGroup[Any]) -> list[int]:
+    out: list[int] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            out.extend(_leaves(exc))
+        else:
+            out.append(id(exc))
+    return out
+
+
+def _collapse(group: BaseExceptionGroup[Any]) -> BaseException:
     children = list(group.exceptions)
     interrupts = [e for e in children if isinstance(e, KeyboardInterrupt)]
     real = [e for e in children if not isinstance(e, trio.Cancelled | KeyboardInterrupt)]

@@ -117,9 +117,12 @@ def check_keywords(given: Mapping[str, object], *, callbacks: bool, call: str) -
             )
         known = sorted(allowed | set(_SIGNATURE_KEYS) | set(CALLBACK_KEYS))
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
         if close and close[0] not in allowed and close[0] in CALLBACK_KEYS:
-            hint += f" ({call}() takes no callbacks: use stream_with_usage())"
+            raise ConfigurationError(
+                f"{call}() got an unknown keyword argument {key!r}; did you mean "
+                f"{close[0]!r}? {call}() takes no callbacks: use stream_with_usage()"
+            )
+        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigurationError(
             f"{call}() got an unknown keyword argument {key!r}{hint} Provider-specific "
             f"fields go in extra_body={{{key!r}: ...}}."

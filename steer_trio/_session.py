@@ -26,7 +26,7 @@ import attrs
 import trio
 
 from ._checkpoints import caller_checkpoints
-from ._errors import ProviderError, SteerError
+from ._errors import SteerError, StreamIncompleteError
 from ._groups import collapse_group
 from ._pipeline import CLEANUP_SECONDS, Pipeline
 from ._response import StreamingResponse
@@ -134,14 +134,13 @@ class Session:
     # -- endings -------------------------------------------------------------------
 
     def _billed(self, error: BaseException) -> bool:
-        """Whether the provider may bill this request: it was sent, and was not refused
-        with an error status before any answer."""
+        """Whether the provider may bill this request: an answer started, or an attempt
+        was sent and is not known to have been refused (a refusal with an error status,
+        a connection that never opened: not billed)."""
         exchange = self.exchange
-        if exchange is None or exchange.sent_at is None:
+        if exchange is None:
             return False
-        if exchange.body_started:
-            return True
-        return not (isinstance(error, ProviderError) and not error.in_stream)
+        return exchange.body_started or exchange.in_flight
 
     @caller_checkpoints
     async def failed(self, error: BaseException) -> BaseException:
@@ -164,6 +163,13 @@ class Session:
             else:
                 await self.pipeline.fail(error, parser, timing, billed=self._billed(error))
         except SteerError as callback_error:
+            if cancelled:
+                # A cancellation or Ctrl-C is never turned into anything else: trio and
+                # the caller depend on it. What on_error raised is kept beside it.
+                error.add_note(
+                    f"on_error raised while the stream was being cancelled: {callback_error}"
+                )
+                return error
             return callback_error
         return error
 
@@ -232,6 +238,11 @@ async def run_to_completion(session: Session) -> StreamingResponse[Any]:
         await session.close()  # noqa: ASYNC102 - shielded and bounded inside
 
 
+#: The reader's last item: the stream ended complete (a channel that just closes does
+#: not say so: a stage may have died).
+_END = object()
+
+
 @attrs.define(slots=True)
 class _Failure:
     """An error travelling through a channel, behind the events that came before it."""
@@ -262,6 +273,7 @@ async def run_staged(session: Session) -> StreamingResponse[Any]:
                     while True:
                         batch = await exchange.read_batch()
                         if batch is None:
+                            await raw_send.send(_END)
                             return
                         await raw_send.send(batch)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -275,11 +287,17 @@ async def run_staged(session: Session) -> StreamingResponse[Any]:
                 try:
                     async for item in raw_receive:
                         if isinstance(item, list):
-                            processed = []
-                            for event in item:
-                                result = await pipeline._process(event)
-                                if result is not None:
-                                    processed.append(result)
+                            processed: list[Any] = []
+                            try:
+                                for event in item:
+                                    result = await pipeline._process(event)
+                                    if result is not None:
+                                        processed.append(result)
+                            except Exception as exc:
+                                # What passed before the failure is received text too.
+                                await out_send.send(processed)
+                                await _send_failure(out_send, exc)
+                                return
                             item = processed
                         await out_send.send(item)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -291,15 +309,30 @@ async def run_staged(session: Session) -> StreamingResponse[Any]:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(read)
                 nursery.start_soon(stage)
+                ended = False
                 with out_receive:
                     async for item in out_receive:
                         if isinstance(item, _Failure):
                             raise item.error
+                        if item is _END:
+                            ended = True
+                            break
                         await session._guard(pipeline.handle(item, None))
+                if not ended:
+                    # A stage died without a word (Ctrl-C in a transformer): the nursery
+                    # raises its reason; the stream is not complete.
+                    await trio.lowlevel.checkpoint()
+                    raise StreamIncompleteError(  # pragma: no cover - the nursery raises first
+                        "the event processor's stage ended before the stream"
+                    )
                 await session.complete()
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
-            raise collapse_group(group) from None
+            grouped: BaseException | None = collapse_group(group)
+        else:
+            grouped = None
+        if grouped is not None:
+            raise grouped  # outside the handler: its own cause and context stay its own
         response = session.response
         assert response is not None
         return response

@@ -102,6 +102,8 @@ class _TextStream(TextStream):
         #: kept here, not in an iterator, so a second ``async for`` continues.
         self._texts: list[str] = []
         self._pos = 0
+        #: An error from a read whose earlier texts are still being handed out.
+        self._pending_error: Exception | None = None
         self._response: StreamingResponse[Any] | None = None
 
     @property
@@ -200,6 +202,9 @@ class _TextIterator:
         texts = stream._texts
         pos = stream._pos
         if pos < len(texts):
+            # A cancel point without a trip through the scheduler: a cancelled caller
+            # stops here, not one network read later.
+            await trio.lowlevel.checkpoint_if_cancelled()
             stream._pos = pos + 1
             return texts[pos]
         session = stream._session
@@ -208,6 +213,11 @@ class _TextIterator:
         elif session.closed:
             await trio.lowlevel.checkpoint()
             raise StopAsyncIteration
+        pending = stream._pending_error
+        if pending is not None:
+            # The texts read before it have all been handed out: now the error.
+            stream._pending_error = None
+            raise await self._failure(session, pending)
         texts.clear()
         try:
             while not texts:
@@ -217,15 +227,25 @@ class _TextIterator:
                     raise StopAsyncIteration
         except StopAsyncIteration:
             raise
+        except Exception as exc:
+            if not texts:
+                raise await self._failure(session, exc)  # noqa: ASYNC102 - shielded and bounded inside
+            # Texts that passed the callbacks before the failure reach the loop first,
+            # as they reached the response: the error comes after them.
+            stream._pending_error = exc
         except BaseException as exc:
-            error = await session.failed(exc)  # noqa: ASYNC102 - shielded and bounded inside
-            await session.close()  # noqa: ASYNC102 - shielded and bounded inside
-            stream._settle(session)
-            if error is exc:
-                raise
-            raise error  # noqa: ASYNC104 - failed() hands a Cancelled back unchanged
+            raise await self._failure(session, exc)  # noqa: ASYNC102,ASYNC104 - shielded and bounded inside; a Cancelled comes back unchanged
         stream._pos = 1
         return texts[0]
+
+    @caller_checkpoints
+    async def _failure(self, session: Session, exc: BaseException) -> BaseException:
+        """End the stream with ``exc``; what the caller must see (see Session.failed)."""
+        stream = self._stream
+        error = await session.failed(exc)
+        await session.close()
+        stream._settle(session)
+        return error
 
     def __del__(self) -> None:
         # Only for a plain `async for` (an `async with` block closes its own stream).

@@ -220,8 +220,10 @@ class Exchange:
         self.content_seen = False
         #: At least one byte of a successful answer's body arrived: never re-send.
         self.body_started = False
-        #: The provider answered at all (any status): the request may have been billed.
+        #: The provider answered at all (any status).
         self.answered = False
+        #: An attempt was sent and has not been refused: the provider may bill it.
+        self.in_flight = False
         self.finished = False
         now = trio.current_time()
         #: The caller's call started here: the deadline counts from it.
@@ -242,6 +244,7 @@ class Exchange:
         self._pending_error: BaseException | None = None
         #: The end marker was seen and its batch delivered: drain and close next.
         self._end_seen = False
+        self._drain_on_close = False
         self._abandoned: list[tuple[AsyncIterator[bytes] | None, httpx2.Response]] = []
         #: False for a non-streaming request (``generate()``): the body is one JSON.
         self.expect_stream = True
@@ -315,6 +318,7 @@ class Exchange:
 
     def _mark_sent(self, now: float) -> None:
         self.sent_at = now
+        self.in_flight = True
         self._idle_spent = 0.0
         first = self.options.first_token_timeout
         if first is not None and not self.content_seen:
@@ -398,6 +402,7 @@ class Exchange:
         self.headers = dict(response.headers)
         self.request_id = response.headers.get("x-request-id") or response.headers.get("request-id")
         if response.status_code >= 400:
+            self.in_flight = False  # refused: the provider does not bill a refusal
             raise await self._status_error(response)
         content_type = response.headers.get("content-type", "")
         if not self.expect_stream:
@@ -473,8 +478,18 @@ class Exchange:
     async def _read_json(self, response: httpx2.Response, content_type: str) -> dict[str, Any]:
         limit = self.options.max_response_bytes
         encoding = response.headers.get("content-encoding", "identity").lower()
+        try:
+            # A transport that hands over the body already read (a mock built with
+            # ``content=``): it is here whole, and already decoded.
+            ready: bytes | None = response.content
+        except httpx2.ResponseNotRead:
+            ready = None
+        if ready is not None:
+            encoding = "identity"
         decoder = _Decompressor(encoding, limit)
-        iterator = response.aiter_raw()
+        iterator: AsyncIterator[bytes] = (
+            _ReadyBody(ready) if ready is not None else response.aiter_raw()
+        )
         try:
             with trio.move_on_at(self._cancel_at) as scope:
                 async for chunk in iterator:
@@ -508,6 +523,10 @@ class Exchange:
             payload = None
         error = error_from_payload_or_none(self.provider, payload, response.status_code)
         if error is not None:
+            # A refusal in a 200 body, like one with an error status: not an answer,
+            # not billed, and retried when its kind is transient.
+            self.body_started = False
+            self.in_flight = False
             raise error
         if not isinstance(payload, dict):
             raise StreamProtocolError(
@@ -526,6 +545,7 @@ class Exchange:
                 payload = None
             error = error_from_payload_or_none(self.provider, payload, response.status_code)
             if error is not None:
+                self.in_flight = False  # a refusal: not billed
                 return error
         snippet = body[:300].decode("utf-8", errors="replace")
         return StreamProtocolError(
@@ -550,7 +570,11 @@ class Exchange:
                 return await self._resume_then_read(error)
             raise error
         if self._end_seen:
-            await self._finish()
+            # The answer is whole: complete now; the rest of the body is drained when
+            # the connection is released (``aclose``), after the caller has it all.
+            self._end_seen = False
+            self.finished = True
+            self._drain_on_close = True
             return None
         raw = self._raw
         if raw is None or self.finished:
@@ -628,15 +652,18 @@ class Exchange:
         self._keep_parser = True
         self._end_seen = False
         self.finished = False
+        failed: SteerError | None = None
         try:
             await self._send_once()
         except SteerError as again:
-            if self._can_resume(again):
-                return await self._resume_then_read(again)
-            raise
+            if not self._can_resume(again):
+                raise
+            failed = again
         finally:
             self._request, self._url = saved
             self._keep_parser = False
+        if failed is not None:
+            return await self._resume_then_read(failed)
         return await self.read_batch()
 
     async def _retry_then_read(self, exc: SteerError) -> list[StreamEvent] | None:
@@ -676,19 +703,19 @@ class Exchange:
         return out or None
 
     @caller_checkpoints
-    async def _finish(self) -> None:
-        """The end marker was delivered: drain what is left (bounded) so the connection
-        can be reused, then release it."""
-        self._end_seen = False
-        self.finished = True
+    async def _drain(self) -> None:
+        """After a complete answer: read what is left of the body (bounded) so the
+        connection can go back to the pool. A body left unread closes its connection on
+        release; a complete one is reused, unless bytes follow the body. Shielded: the
+        caller has its answer, and this must not turn into a failure."""
         response, raw = self._response, self._raw
         if response is None or raw is None:
             return
         drained = 0
-        # A body left unread closes its connection on release; a complete one returns
-        # it to the pool, unless bytes follow the body.
-        # The drain may end without awaiting (the body was already complete).
-        with trio.move_on_at(min(self._deadline_at, trio.current_time() + _DRAIN_MAX_SECONDS)):
+        with (
+            trio.CancelScope(shield=True),
+            trio.move_on_after(_DRAIN_MAX_SECONDS),
+        ):
             try:
                 while drained <= _DRAIN_MAX_BYTES:
                     drained += len(await raw.__anext__())
@@ -697,7 +724,6 @@ class Exchange:
                     _shutdown(response)
             except httpx2.HTTPError:
                 pass
-        await self._close_current()
 
     # -- errors --------------------------------------------------------------------
 
@@ -735,6 +761,9 @@ class Exchange:
 
     @caller_checkpoints
     async def _close_current(self) -> None:
+        if self._drain_on_close:
+            self._drain_on_close = False
+            await self._drain()
         response, self._response = self._response, None
         raw, self._raw = self._raw, None
         if raw is not None:
@@ -758,6 +787,7 @@ class Exchange:
         response, self._response = self._response, None
         raw, self._raw = self._raw, None
         self.finished = True
+        self._drain_on_close = False
         if response is None:
             return False
         _shutdown(response)
@@ -850,6 +880,25 @@ class _DirectBody:
             raise httpx2.RemoteProtocolError(str(exc) or "protocol error") from exc
         except (httpcore2.NetworkError, httpcore2.ProtocolError) as exc:
             raise httpx2.ReadError(str(exc) or type(exc).__name__) from exc
+
+
+class _ReadyBody:
+    """A body that is already in memory, as the one chunk of an async iterator."""
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: bytes) -> None:
+        self._body: bytes | None = body
+
+    def __aiter__(self) -> _ReadyBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        await trio.lowlevel.checkpoint()
+        body, self._body = self._body, None
+        if body is None:
+            raise StopAsyncIteration
+        return body
 
 
 def _carries_content(events: list[StreamEvent]) -> bool:

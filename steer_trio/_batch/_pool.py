@@ -223,7 +223,9 @@ async def run_pool(
     except BaseExceptionGroup as group:
         from .._groups import collapse_group
 
-        raise collapse_group(group) from None
+        grouped: BaseException | None = collapse_group(group)
+    else:
+        grouped = None
     finally:
         with trio.CancelScope(shield=True):
             for worker in pool:
@@ -232,6 +234,8 @@ async def run_pool(
                     await worker.process.wait()
         await writer.flush()  # noqa: ASYNC102 - shielded inside; a disk write
         display.stop()
+    if grouped is not None:
+        raise grouped  # outside the handler: its own cause and context stay its own
     refresh()
     summary.not_started = max(0, scan.to_run - summary.total)
     summary.print(progress, job, interrupted=interrupted)

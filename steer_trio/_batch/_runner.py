@@ -252,13 +252,16 @@ class Batch:
             # its items' partials still reach the channel (sending never blocks).
             self.stop_reason = self.stop_reason or ("cancel" if exc is None else "outer")
             self._runner_scope.cancel()
+        grouped: BaseException | None = None
         try:
             # The runner's cleanup is shielded and bounded inside.
             suppress = bool(await self._manager.__aexit__(exc_type, exc, tb))  # noqa: ASYNC102
         except BaseExceptionGroup as group:
-            raise collapse_group(group) from None
+            grouped = collapse_group(group)
         finally:
             self._keep_undelivered()
+        if grouped is not None:
+            raise grouped  # outside the handler: its own cause and context stay its own
         if exc is None and self._failure is not None and not self._failure_raised:
             self._failure_raised = True
             raise self._failure
@@ -308,11 +311,14 @@ class Batch:
     async def _run(self) -> None:
         try:
             with self._send, self._runner_scope:
+                grouped: BaseException | None = None
                 try:
                     async with trio.open_nursery() as items:
                         await self._feed(items)
                 except BaseExceptionGroup as group:
-                    raise collapse_group(group) from None
+                    grouped = collapse_group(group)
+                if grouped is not None:
+                    raise grouped
             if self._runner_scope.cancelled_caught and self.stop_reason is None:
                 self.stop_reason = "deadline"
         except Exception as exc:

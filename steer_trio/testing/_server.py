@@ -103,6 +103,7 @@ class FakeProvider:
 
     async def wait_connection_closed(self, count: int = 1) -> None:
         """Wait until ``count`` connections in all have been closed (by either side)."""
+        await trio.lowlevel.checkpoint()
         while len(self.closed_events) < count:
             await self._closed_changed.wait()
 
@@ -531,6 +532,8 @@ async def open_fake_provider(
 ) -> AsyncIterator[FakeProvider]:
     """Serve in the background for the duration of the ``async with`` block."""
     provider = FakeProvider(host, port, dialect=dialect, story_delay=story_delay)
+    error: BaseException | None = None
+    raised: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:
             listeners = await nursery.start(
@@ -539,8 +542,14 @@ async def open_fake_provider(
             provider.port = listeners[0].socket.getsockname()[1]
             try:
                 yield provider
+            except BaseException as exc:
+                raised = exc
+                raise
             finally:
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         # The block's own exception, as the caller raised it: not wrapped in a group.
-        raise collapse_group(group) from None
+        # Raised below, outside this handler, so its own cause and context stay its own.
+        error = collapse_group(group, raised=raised)
+    if error is not None:
+        raise error

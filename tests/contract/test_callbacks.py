@@ -258,12 +258,6 @@ async def test_async_callbacks_are_awaited_and_errors_wrapped(
 # -- bugs found ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run_staged re-raises the error of its nursery with `raise collapse_group(group) "
-    "from None`, which sets __cause__ to None on the CallbackError: with a background "
-    "processor the caller's original exception is lost (it should be error.__cause__)",
-)
 @pytest.mark.parametrize("where", ["on_delta", "on_usage", "on_complete", "transformer"])
 async def test_background_keeps_cause(fake_provider: FakeProvider, where: str) -> None:
     fake_provider.enqueue(Scenario(text=TEXT))
@@ -284,12 +278,6 @@ async def test_background_keeps_cause(fake_provider: FakeProvider, where: str) -
     assert outcome.error.__cause__ is boom
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_TextIterator.__anext__ re-raises what Session.failed returned with `raise error "
-    "from None`: when on_error raised, the CallbackError's __cause__ (on_error's own "
-    "exception) is replaced by None on paths (a) and (b)",
-)
 @pytest.mark.parametrize("path", ["iterate", "async_with"])
 async def test_on_error_error_keeps_its_cause(fake_provider: FakeProvider, path: str) -> None:
     fake_provider.enqueue(
@@ -307,13 +295,6 @@ async def test_on_error_error_keeps_its_cause(fake_provider: FakeProvider, path:
     assert outcome.error.__cause__ is boom
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="when a callback or transformer raises in the middle of a network read, the "
-    "texts of that read that passed it already are in partial.text but are never "
-    "yielded by the async for (paths a, b): what the caller's loop gets depends on how "
-    "the server's bytes were packed into TCP writes",
-)
 @pytest.mark.parametrize("where", ["on_delta", "transformer"])
 @pytest.mark.parametrize("path", ["iterate", "async_with"])
 async def test_texts_before_a_callback_error(
@@ -341,13 +322,6 @@ async def test_texts_before_a_callback_error(
     assert outcome.chunks == TEXT[:2]  # the two texts that passed were received
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run_staged's processor task: when a transformer raises on an event of a batch, "
-    "the events of that batch it already processed are dropped (only the _Failure is "
-    "sent on): with a background processor and several events in one network read, "
-    "partial.text loses deltas that were received and passed the processor",
-)
 @pytest.mark.parametrize("fmt", FORMATS)
 async def test_background_batch_kept(fake_provider: FakeProvider, fmt: str) -> None:
     fake_provider.enqueue(Scenario(text=TEXT, chunking="whole"))

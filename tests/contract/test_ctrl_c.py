@@ -77,19 +77,11 @@ async def test_ctrl_c_in_the_loop_body(
         with trio.fail_after(0.05):
             await fake_provider.wait_connection_closed(1)
         assert fake_provider.closed_events == [left_at]
-        assert outcome.stream is not None and outcome.stream.response is not None
+        assert outcome.stream is not None and outcome.stream.ended
         assert outcome.stream.response.text == "".join(LONG[:3])
         await next_call_works(client, fake_provider)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run_staged: when the processor task dies of a BaseException (KeyboardInterrupt "
-    "in a transformer), its channel closes and the caller's task takes the closed channel "
-    "for the end of the stream: it completes the truncated response (on_usage and "
-    "on_complete fire, pipeline.finished) before the nursery raises the interrupt, so "
-    "on_error is never told",
-)
 async def test_ctrl_c_in_a_background_transformer(
     fake_provider: FakeProvider, recorder: Recorder
 ) -> None:
@@ -256,12 +248,6 @@ def test_real_sigint(sigint_reports: dict[str, dict[str, Any]], case: str) -> No
         assert report["told"] == ["cancelled"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Session.failed returns the CallbackError of an on_error that raised, and the paths "
-    "raise it instead of the KeyboardInterrupt: Ctrl-C becomes a SteerError that a batch "
-    "loop catching SteerError swallows, and the program goes on",
-)
 @pytest.mark.parametrize("path", STREAM_PATHS)
 async def test_on_error_raising_does_not_swallow_ctrl_c(
     fake_provider: FakeProvider, path: str

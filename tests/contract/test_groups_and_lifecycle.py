@@ -47,12 +47,6 @@ async def test_callers_group_inside_async_with_comes_out_untouched(
     assert group.__cause__ is None and group.__context__ is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open_fake_provider re-raises the child of its nursery's group, and trio's "
-    "cancel scope has already replaced the caller's group by a derived copy (split): an "
-    "equal group comes out, not the caller's own object",
-)
 async def test_callers_group_inside_open_fake_provider_comes_out_untouched() -> None:
     group = my_group()
     with pytest.raises(ExceptionGroup) as caught:
@@ -72,11 +66,6 @@ async def test_callers_group_inside_open_fake_provider_keeps_its_leaves() -> Non
     assert list(caught.value.exceptions) == list(group.exceptions)  # the same objects
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open_fake_provider re-raises with `raise collapse_group(group) from None`, which "
-    "overwrites the __cause__ of the block's own exception (and suppresses its context)",
-)
 async def test_callers_error_with_a_cause_inside_open_fake_provider_keeps_it() -> None:
     cause = KeyError("why")
     error = RuntimeError("what")
@@ -260,12 +249,6 @@ async def test_generate_with_a_callback_says_it_takes_none(fake_provider: FakePr
     assert fake_provider.requests == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="generate(on_compelte=...) (a misspelt callback) is suggested nothing and told to "
-    "put it in extra_body, which would send it to the provider; it should say what was "
-    "meant (on_complete) and that generate() takes no callbacks",
-)
 async def test_generate_callback_typo(fake_provider: FakeProvider) -> None:
     async with make_client(fake_provider) as client:
         with pytest.raises(ConfigurationError) as caught:

@@ -43,7 +43,7 @@ async def test_partial_keeps_reasoning_and_text(
     partial = outcome.partial
     assert partial.reasoning == "".join(THOUGHTS)
     assert partial.text == "".join(TEXT[:2])
-    assert partial.usage is not None and partial.cost_usd is not None
+    assert partial.usage_info is not None and partial.cost_usd is not None
 
 
 ARGUMENTS = '{"city": "Paris", "days": 3, "units": "metric"}'
@@ -108,6 +108,6 @@ async def test_break_in_a_batch_keeps_what_was_received(
         async for chunk in stream:
             assert chunk == TEXT[0]
             break
-        assert stream.response is not None
+        assert stream.ended
         text = stream.response.text
         assert text.startswith(TEXT[0]) and "".join(TEXT).startswith(text)

@@ -58,7 +58,7 @@ async def test_status_error_is_typed_and_not_billed(
     assert f"status {status}" in str(error)
     partial = outcome.partial
     assert partial.is_partial and partial.text == "" and partial.error is error
-    assert partial.usage is None
+    assert partial.usage_info is None
     assert partial.cost_usd == 0.0
     assert partial.cost_reason is not None and partial.cost_reason.startswith("not billed")
     assert not error.content_delivered
@@ -82,7 +82,7 @@ async def test_each_format_maps_a_429(fake_provider: FakeProvider, fmt: str) -> 
         with trio.fail_after(10):
             outcome = await run_path("stream_with_usage", client, fmt)
     assert isinstance(outcome.error, RateLimitError)
-    assert outcome.partial.cost_usd == 0.0 and outcome.partial.usage is None
+    assert outcome.partial.cost_usd == 0.0 and outcome.partial.usage_info is None
     assert len(fake_provider.requests) == 1
 
 

@@ -281,12 +281,6 @@ async def test_generate_caps_a_gzip_bomb() -> None:
     assert requests[0].headers["accept-encoding"] == "identity"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="generate() reads the body with response.aiter_raw(); an httpx2.Response made "
-    "with content=bytes (the usual MockTransport answer) is already read, so httpx2's "
-    "StreamConsumed escapes raw: not a SteerError, and no answer",
-)
 async def test_generate_through_a_mock_transport() -> None:
     def handler(request: httpx2.Request) -> httpx2.Response:
         return httpx2.Response(200, json=json.loads(completion("fine")))
@@ -304,14 +298,7 @@ async def test_generate_through_a_mock_transport() -> None:
     assert response.text == "fine"
 
 
-GENERATE_200_ERROR = pytest.mark.xfail(
-    strict=True,
-    reason="generate(): Exchange._read_json sets body_started on the first byte of a 200 "
-    "body before knowing it is an error object, so a 200 JSON error body counts as an "
-    "answer: it is billed (estimated prompt usage and a cost) and never retried, where the "
-    "streaming paths treat the same body as a refusal (not billed, retried)",
-)
-PATHS_200 = [pytest.param(p, marks=GENERATE_200_ERROR) if p == "generate" else p for p in ALL_PATHS]
+PATHS_200 = ALL_PATHS
 
 
 @pytest.mark.parametrize(
@@ -337,7 +324,7 @@ async def test_200_json_error_body_maps_to_its_class(
     assert "slow down" in str(outcome.error) or "busy" in str(outcome.error)
     assert len(fake_provider.requests) == 1
     partial = outcome.partial
-    assert partial.text == "" and partial.usage is None and partial.cost_usd == 0.0
+    assert partial.text == "" and partial.usage_info is None and partial.cost_usd == 0.0
     assert (partial.cost_reason or "").startswith("not billed")
 
 
