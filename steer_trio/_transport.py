@@ -125,7 +125,9 @@ async def make_http_client(limits: httpx2.Limits | None = None) -> httpx2.AsyncC
     if _ssl_context is not None:
         await trio.lowlevel.checkpoint()
         return _build_http_client(limits)
-    return await trio.to_thread.run_sync(_build_http_client, limits)
+    # A deadline may not wait for the trust store: the thread finishes on its own and
+    # its context is cached for the next pool.
+    return await trio.to_thread.run_sync(_build_http_client, limits, abandon_on_cancel=True)
 
 
 def redact_url(url: str) -> str:

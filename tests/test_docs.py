@@ -238,6 +238,8 @@ def program_env(block: Block, fake_server_url: str) -> dict[str, str]:
             XAI_API_KEY="xai-docs",
             XAI_BASE_URL=f"{fake_server_url}/xai/v1",
             OPENAI_COMPATIBLE_BASE_URL=f"{fake_server_url}/v1",
+            GEMINI_API_KEY="gemini-docs",
+            GEMINI_BASE_URL=f"{fake_server_url}/v1beta",
         )
     return env
 
@@ -286,6 +288,54 @@ def test_doc_block(block: Block, fake_server_url: str, tmp_path: Path) -> None:
             )
         )
         pytest.fail(f"{block.name}: the output differs from the docs\n{diff}")
+
+
+# -- the guide's examples under the other wire formats ---------------------------------
+
+#: The streaming guide's chapters name OpenAI, Anthropic and xAI models; each example
+#: must work as well with a Gemini model and over OpenAI's Responses API (o3-pro exists
+#: only there, so its name routes the call to it).
+_SEED_MODELS = re.compile(r'model="(gpt-[\w.-]+|claude-[\w.-]+|grok-[\w.-]+)"')
+_VARIANT_MODELS = {"gemini": "gemini-2.5-flash", "responses": "o3-pro"}
+GUIDE_WITH_MODELS = [
+    block
+    for block in all_blocks()
+    if block.path.name == "guide.md"
+    and block.lang == "python"
+    and block.directive is None
+    and _SEED_MODELS.search(block.code)
+]
+
+
+def test_the_guide_names_models_in_its_examples() -> None:
+    assert len(GUIDE_WITH_MODELS) >= 10
+
+
+@pytest.mark.parametrize("variant", sorted(_VARIANT_MODELS))
+@pytest.mark.parametrize("block", GUIDE_WITH_MODELS, ids=[b.name for b in GUIDE_WITH_MODELS])
+def test_guide_example_under_another_format(
+    block: Block, variant: str, fake_server_url: str, tmp_path: Path
+) -> None:
+    code = _SEED_MODELS.sub(f'model="{_VARIANT_MODELS[variant]}"', block.code)
+    script = tmp_path / "example.py"
+    script.write_text(code, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        env=program_env(block, fake_server_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, (
+        f"{block.name} ({variant}) failed\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    # As many lines as the documented output: the same story, told by another format.
+    assert block.output is not None
+    assert len(normalise(result.stdout).splitlines()) == len(
+        normalise(block.output).splitlines()
+    ), result.stdout
 
 
 # -- the example project of testing.md -------------------------------------------------

@@ -135,7 +135,13 @@ def default_scenario(
         "story down so that nobody would forget it. The end."
     )
     words = split_words(story)
-    limit = request.get("max_completion_tokens") or request.get("max_tokens")
+    config = request.get("generationConfig")
+    limit = (
+        request.get("max_completion_tokens")
+        or request.get("max_tokens")
+        or request.get("max_output_tokens")  # the Responses API
+        or (config.get("maxOutputTokens") if isinstance(config, dict) else None)  # Gemini
+    )
     if isinstance(limit, int) and 0 < limit < len(words):
         reason = "max_tokens" if dialect == "anthropic" else "length"
         return Scenario(text=words[:limit], finish_reason=reason, delay=delay)
