@@ -15,6 +15,7 @@ from steer_trio import (
     JSONNestingError,
     JSONStreamError,
     JSONTruncatedError,
+    _jsonstream,
 )
 
 json_values = st.recursive(
@@ -41,6 +42,26 @@ def get_path(value: Any, path: tuple[Any, ...]) -> Any:
     return value
 
 
+def assert_prefix_of(partial: Any, final: Any) -> None:
+    """``partial`` is a possible snapshot on the way to ``final``: containers hold a
+    subset, strings a prefix, and numbers and literals their final value (never half)."""
+    if isinstance(partial, dict):
+        assert isinstance(final, dict) and set(partial) <= set(final)
+        for key, value in partial.items():
+            assert_prefix_of(value, final[key])
+    elif isinstance(partial, list):
+        assert isinstance(final, list) and len(partial) <= len(final)
+        for value, whole in zip(partial, final, strict=False):
+            assert_prefix_of(value, whole)
+    elif isinstance(partial, str):
+        assert isinstance(final, str)
+        # An escaped surrogate pair split between pieces shows its first half alone.
+        shown = partial[:-1] if partial and "\ud800" <= partial[-1] <= "\udbff" else partial
+        assert final.startswith(shown), (partial, final)
+    else:
+        assert partial == final and type(partial) is type(final)
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     value=json_values,
@@ -50,13 +71,29 @@ def get_path(value: Any, path: tuple[Any, ...]) -> Any:
 )
 def test_any_chunking_equals_json_loads(value, ensure_ascii, indent, cuts) -> None:
     text = json.dumps(value, ensure_ascii=ensure_ascii, indent=indent)
+    bare_scalar = not isinstance(value, dict | list | str)
     parser = IncrementalJSONParser(allow_prose=False)
     done = []
+    kept: list[tuple[Any, str]] = []
+    fed = ""
     for piece in split(text, cuts):
         done.extend(parser.feed(piece))
-        assert parser.partial is not None or not parser.raw.strip() or True
+        fed += piece
+        partial = parser.partial
+        kept.append((partial, json.dumps(partial)))
+        # Done exactly when the whole value was seen (a bare number only at close()).
+        bare_number = bare_scalar and isinstance(value, int | float) and not isinstance(value, bool)
+        assert parser.done == (fed == text and not bare_number)
+        if bare_scalar and not parser.done:
+            assert partial is None
     final = parser.close()
+    assert parser.done
     assert final == json.loads(text)
+    assert parser.raw == text
+    for partial, dumped in kept:
+        assert json.dumps(partial) == dumped  # no snapshot changed afterwards
+        if partial is not None or final is None:  # None: nothing to show yet
+            assert_prefix_of(partial, final)
     roots = [d for d in done if d.path == ()]
     if isinstance(final, int | float) and not isinstance(final, bool):
         assert roots == []  # a bare number is only final at close(): more digits may come
@@ -86,7 +123,7 @@ def test_one_char_at_a_time_with_partials(value) -> None:
 def test_prose_and_fence() -> None:
     parser = IncrementalJSONParser()
     parser.feed('Sure! Here is the JSON you asked for:\n```json\n{"a": [1, 2')
-    assert parser.partial == {"a": [1, 2]}
+    assert parser.partial == {"a": [1]}  # the 2 may be the start of 23
     parser.feed("]}\n```\nHope that helps.")
     assert parser.close() == {"a": [1, 2]}
 
@@ -110,20 +147,137 @@ def test_truncated_output_keeps_partial_and_raw() -> None:
         parser.close()
     assert info.value.partial == {"name": "Ada Lovel"}
     assert info.value.raw == '{"name": "Ada Lovel'
+    assert not parser.done
 
 
-def test_partial_numbers_only_when_safe() -> None:
+def test_numbers_and_literals_are_shown_only_once_complete() -> None:
     parser = IncrementalJSONParser()
-    parser.feed('{"n": -')
+    seen = []
+    for piece in [
+        '{"population": ',
+        "21",
+        "00",
+        "000",
+        ', "ok": tr',
+        "ue",
+        ', "x": -1.',
+        "5e",
+        "2}",
+    ]:
+        parser.feed(piece)
+        seen.append(parser.partial)
+    assert seen == [
+        {},
+        {},
+        {},
+        {},
+        {"population": 2100000},  # its end (the comma) was seen
+        {"population": 2100000, "ok": True},  # no literal is a prefix of another
+        {"population": 2100000, "ok": True},
+        {"population": 2100000, "ok": True},
+        {"population": 2100000, "ok": True, "x": -150.0},
+    ]
+    assert parser.close() == {"population": 2100000, "ok": True, "x": -150.0}
+
+
+def test_array_elements_wait_for_their_end() -> None:
+    parser = IncrementalJSONParser()
+    parser.feed("[1, nul")
+    assert parser.partial == [1]
+    parser.feed("l, 3")
+    assert parser.partial == [1, None]
+    parser.feed("]")
+    assert parser.partial == [1, None, 3]
+    assert parser.done
+
+
+def test_strings_are_shown_as_they_arrive_keys_only_when_complete() -> None:
+    parser = IncrementalJSONParser()
+    parser.feed('{"na')
     assert parser.partial == {}
-    parser.feed("12")
-    assert parser.partial == {"n": -12}
+    parser.feed('me": "Ad')
+    assert parser.partial == {"name": "Ad"}
+    parser.feed('a", "tags": ["x')
+    assert parser.partial == {"name": "Ada", "tags": ["x"]}
+
+
+def test_partials_are_snapshots_that_never_change() -> None:
+    parser = IncrementalJSONParser()
+    parser.feed('{"a": [1, {"b": "x')
+    first = parser.partial
+    assert first == {"a": [1, {"b": "x"}]}
+    parser.feed('y"}, 2], "c": {"d": ')
+    second = parser.partial
+    parser.feed("[true]}}")
+    final = parser.close()
+    assert first == {"a": [1, {"b": "x"}]}
+    assert second == {"a": [1, {"b": "xy"}, 2], "c": {}}
+    assert final == {"a": [1, {"b": "xy"}, 2], "c": {"d": [True]}}
+    assert first is not second and second is not final
+    assert parser.partial is final  # once done, the final value is the snapshot
+
+
+def test_partial_without_change_is_the_same_snapshot() -> None:
+    parser = IncrementalJSONParser()
+    parser.feed('{"a": 1, "b": 12')
+    snapshot = parser.partial
+    parser.feed("34")  # a number in progress: nothing visible changes
+    assert parser.partial is snapshot
+    assert parser.partial == {"a": 1}
+    parser.feed(', "c')  # its end, then a key in progress
+    snapshot = parser.partial
+    assert snapshot == {"a": 1, "b": 1234}
+    parser.feed('d": 5')
+    assert parser.partial is snapshot
+    parser.feed(",")
+    assert parser.partial == {"a": 1, "b": 1234, "cd": 5}
+
+
+def test_long_strings_are_refreshed_by_eighths() -> None:
+    exact = _jsonstream._EXACT_STRING
+    parser = IncrementalJSONParser()
+    parser.feed('{"s": "')
+    parser.feed("a" * exact)
+    assert parser.partial == {"s": "a" * exact}  # exact up to the limit
+    parser.feed("b")
+    assert parser.partial == {"s": "a" * exact}  # past it: one more char is not enough
+    step = exact // 8 - 1
+    parser.feed("b" * (step - 1))
+    assert parser.partial == {"s": "a" * exact}
+    parser.feed("b")  # now an eighth more than shown has arrived
+    assert parser.partial == {"s": "a" * exact + "b" * (step + 1)}
+    parser.feed('"}')
+    assert parser.close() == {"s": "a" * exact + "b" * (step + 1)}
+
+
+def test_root_string_and_root_scalars() -> None:
+    text = IncrementalJSONParser(allow_prose=False)
+    text.feed('"hel')
+    assert text.partial == "hel"
+    assert not text.done
+    text.feed('lo"')
+    assert text.done and text.partial == "hello" and text.close() == "hello"
+    number = IncrementalJSONParser(allow_prose=False)
+    number.feed("12")
+    assert number.partial is None and not number.done
+    assert number.close() == 12 and number.done
+    literal = IncrementalJSONParser(allow_prose=False)
+    literal.feed(" nul")
+    assert literal.partial is None
+    literal.feed("l ")
+    assert literal.done and literal.close() is None
+
+
+def test_root_number_that_turns_invalid() -> None:
+    parser = IncrementalJSONParser(allow_prose=False)
+    parser.feed("1")
+    assert parser.partial is None
     parser.feed(".")
-    assert parser.partial == {}
-    parser.feed("5e")
-    assert parser.partial == {}
-    parser.feed("2}")
-    assert parser.close() == {"n": -1250.0}
+    assert parser.partial is None
+    with pytest.raises(JSONStreamError, match="invalid number '1.'") as info:
+        parser.close()
+    assert info.value.position == 2  # the end: nothing came to finish "1."
+    assert info.value.raw == "1."
 
 
 @pytest.mark.parametrize("cut", range(1, 13))
@@ -168,21 +322,97 @@ def test_huge_numbers_and_duplicates() -> None:
 
 @pytest.mark.parametrize(
     ("bad", "where"),
-    [('{"a" 1}', 5), ('{"a": tru}', 9), ('{"a": "\\q"}', 8), ('{"a": 01}', 8), ("[1,,2]", 3)],
+    [
+        ('{"a" 1}', 5),  # the 1 where ':' belongs
+        ('{"a": tru}', 9),  # "tru" could still become true: the "}" is wrong
+        ('{"a": trux}', 9),
+        ('{"a": nulll}', 10),
+        ('{"a": "\\q"}', 8),  # the q: "\\" may start an escape
+        ('{"a": "\\u12G4"}', 11),
+        ('{"a": 01}', 7),  # "0" is a whole number: nothing may follow it
+        ('{"a": 1.}', 8),
+        ('{"a": 1.e5}', 8),
+        ('{"a": --1}', 7),
+        ('{"a": -Infinity}', 7),
+        ('{"a": NaN}', 6),
+        ('{"a": é}', 6),
+        ("[1,,2]", 3),
+        ("[1,]", 3),
+        ('{"a": 1,}', 8),
+        ('{"a": 1]', 7),  # an object closed with "]"
+        ("[1}", 2),
+        ('{"a": "x\ny"}', 8),  # a raw control character inside a string
+        ("{1: 2}", 1),
+    ],
 )
-def test_invalid_json_position(bad: str, where: int) -> None:
+@pytest.mark.parametrize("chunked", [False, True])
+def test_invalid_json_position(bad: str, where: int, chunked: bool) -> None:
     parser = IncrementalJSONParser()
     with pytest.raises(JSONStreamError) as info:
-        parser.feed(bad)
+        for piece in [bad[i : i + 1] for i in range(len(bad))] if chunked else [bad]:
+            parser.feed(piece)
         parser.close()
-    assert abs(info.value.position - where) <= 2
+    assert info.value.position == where, str(info.value)
+    assert f"at character {where}" in str(info.value)
+    assert info.value.raw == bad[: where + 1] if chunked else bad
+    # The error is final: the parser says it again rather than read on.
+    with pytest.raises(JSONStreamError) as again:
+        parser.feed(" ")
+    assert again.value is info.value
+    with pytest.raises(JSONStreamError) as at_close:
+        parser.close()
+    assert at_close.value is info.value
+
+
+def test_second_value_position_under_error_policy() -> None:
+    parser = IncrementalJSONParser(multiple="error")
+    with pytest.raises(JSONStreamError, match="second") as info:
+        parser.feed('{"a": 1} \n {"b": 2}')
+    assert info.value.position == 11
+    assert parser.done
+
+
+def test_nesting_error_position_and_raw() -> None:
+    parser = IncrementalJSONParser(max_depth=2)
+    parser.feed("[[")
+    with pytest.raises(JSONNestingError, match="max_depth=2 at character 3") as info:
+        parser.feed(" [")
+    assert (info.value.position, info.value.raw) == (3, "[[ [")
+
+
+def test_number_too_long_for_python_is_a_json_error() -> None:
+    parser = IncrementalJSONParser()
+    digits = "9" * 4400  # past int()'s limit, under the parser's
+    with pytest.raises(JSONStreamError, match="number too long") as info:
+        parser.feed(f'{{"n": {digits}}}')
+    assert info.value.position == 6
+    endless = IncrementalJSONParser()
+    endless.feed('{"n": ')
+    with pytest.raises(JSONStreamError, match="over 5000 characters"):
+        for _ in range(1000):
+            endless.feed("12345678")
+
+
+def test_raw_is_kept_in_blocks_not_one_string_per_piece() -> None:
+    parser = IncrementalJSONParser()
+    text = json.dumps({"s": "x" * 100_000, "n": list(range(2000))})
+    for i in range(len(text)):
+        parser.feed(text[i])
+    held = parser._raw._blocks + parser._raw._tail
+    assert len(held) <= len(text) // _jsonstream._BLOCK + _jsonstream._BLOCK
+    assert len(parser._raw._blocks) == len(text) // _jsonstream._BLOCK
+    assert parser.raw == text
+    assert parser.close() == json.loads(text)
 
 
 def test_no_json_at_all() -> None:
     parser = IncrementalJSONParser()
     parser.feed("I cannot help with that.")
-    with pytest.raises(JSONStreamError, match="no JSON"):
+    assert parser.partial is None and not parser.done
+    with pytest.raises(JSONStreamError, match="no JSON") as info:
         parser.close()
+    assert info.value.position == 24
+    assert info.value.raw == "I cannot help with that."
 
 
 @pytest.mark.parametrize("name", ["json-object-gpt-4o.sse", "json-schema-gpt-4o.sse"])
