@@ -238,6 +238,55 @@ def test_close_discards_and_the_decoder_can_continue() -> None:
     assert decoder.feed(b"data: after\n\n") == [E(data="after")]
 
 
+def test_close_drops_a_half_read_line() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: hal") == []
+    assert decoder.close() == []
+    # Were "data: hal" kept, this would complete it into an event "half".
+    assert decoder.feed(b"f\n") == []
+    assert decoder.feed(b"\n") == []
+
+
+def test_close_forgets_the_event_type_data_and_retry() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"event: stale\nretry: 5\ndata: old\n") == []
+    assert decoder.close() == []
+    # Line by line: the general path, which reads the decoder's event state.
+    assert decoder.feed(b"data: new\n") == []
+    assert decoder.feed(b"\n") == [E("message", "new", None, None)]
+
+
+def test_close_forgets_the_size_of_a_half_read_event() -> None:
+    decoder = SSEDecoder(max_event_bytes=13)
+    assert decoder.feed(b"data: 123\n") == []  # 9 bytes of the event so far
+    assert decoder.feed(b"data") == []  # and 4 of a line
+    assert decoder.close() == []
+    # 13 bytes: exactly the limit, unless either stale count were still added.
+    assert decoder.feed(b"data: 1234567") == []
+    assert decoder.feed(b"\n\n") == [E(data="1234567")]
+
+
+def test_close_ends_the_start_of_the_stream() -> None:
+    # A BOM only counts at the very start; after close() the start has been seen.
+    decoder = SSEDecoder()
+    assert decoder.feed(b"\xef\xbb") == []  # maybe the start of a BOM: held back
+    assert decoder.close() == []
+    assert decoder.feed(b"data: x\n") == []  # the held bytes were dropped, not prepended
+    assert decoder.feed(b"\n") == [E(data="x")]
+    fresh = SSEDecoder()
+    assert fresh.close() == []
+    assert fresh.feed(BOM + b"data: x\n\n") == []  # now the BOM is part of a field name
+
+
+def test_retry_does_not_outlive_its_event_on_any_path() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"retry: 5\n\n") == []  # an event without data: dropped
+    assert decoder.feed(b"data: a\n") == []
+    assert decoder.feed(b"\n") == [E(data="a", retry=None)]
+    assert decoder.feed(b"retry: 7\ndata: b\n\ndata: c\n") == [E(data="b", retry=7)]
+    assert decoder.feed(b"\n") == [E(data="c", retry=None)]
+
+
 def test_empty_chunks_change_nothing() -> None:
     assert decode(b"", b"data: a", b"", b"\n", b"", b"\n", b"") == [E(data="a")]
 
