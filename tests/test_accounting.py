@@ -257,10 +257,14 @@ async def test_long_texts_are_counted_exactly_in_a_thread(thread_calls: list[Any
 
 
 async def test_short_texts_are_counted_inline(thread_calls: list[Any]) -> None:
-    r = response("x" * _accounting._INLINE_COUNT_CHARS)
+    prompt = len("user") + len("abcdefgh")  # the prompt counts toward the size too
+    r = response("x" * (_accounting._INLINE_COUNT_CHARS - prompt))  # exactly at the limit
     await accounting("gpt-4").settle(r, None, cancelled=False)
     assert thread_calls == []
     assert r.usage_info is not None and r.usage_info.source == "tiktoken"
+    one_more = response("x" * (_accounting._INLINE_COUNT_CHARS - prompt + 1))
+    await accounting("gpt-4").settle(one_more, None, cancelled=False)
+    assert thread_calls == [_accounting._count]
 
 
 async def test_long_texts_by_characters_need_no_thread(thread_calls: list[Any]) -> None:
@@ -365,3 +369,13 @@ async def test_an_encoding_that_failed_is_noted_once_and_estimated(
             assert r.usage_info is not None and r.usage_info.source == "character"
     assert len(caplog.records) == 1
     assert "'cl100k_base' unavailable (OSError: offline)" in caplog.records[0].getMessage()
+
+
+async def test_a_long_prompt_is_counted_in_a_thread_too(thread_calls: list[Any]) -> None:
+    acc = accounting("gpt-4")
+    acc.messages = [{"role": "user", "content": "lorem ipsum " * 3_000}]
+    r = response("short answer")
+    await acc.settle(r, None, cancelled=False)
+    assert thread_calls == [_accounting._count]
+    assert r.usage_info is not None
+    assert r.usage_info.prompt_tokens == 3 + 3 + 1 + len(OFFLINE.encode("lorem ipsum " * 3_000))

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from _budget import examples
 from conftest import FIXTURES, recording_payloads
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -62,7 +63,7 @@ def assert_prefix_of(partial: Any, final: Any) -> None:
         assert partial == final and type(partial) is type(final)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     value=json_values,
     ensure_ascii=st.booleans(),
@@ -103,7 +104,7 @@ def test_any_chunking_equals_json_loads(value, ensure_ascii, indent, cuts) -> No
         assert get_path(final, d.path) == d.value
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(value=st.dictionaries(st.text(max_size=5), json_values, min_size=1, max_size=5))
 def test_one_char_at_a_time_with_partials(value) -> None:
     text = json.dumps(value)

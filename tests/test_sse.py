@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from _budget import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -801,7 +802,7 @@ STREAMS = st.one_of(
 CUTS = st.lists(st.integers(min_value=0, max_value=1000), max_size=20)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(body=STREAMS, cuts=CUTS)
 def test_matches_the_reference_under_any_chunking(body: bytes, cuts: list[int]) -> None:
     events, comments, last_id = reference(body)
@@ -815,7 +816,7 @@ def test_matches_the_reference_under_any_chunking(body: bytes, cuts: list[int]) 
         assert decoder.last_event_id == last_id
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(body=STREAMS, cuts=CUTS, limit=st.integers(min_value=2, max_value=40))
 def test_size_limit_is_independent_of_chunking(body: bytes, cuts: list[int], limit: int) -> None:
     events = reference(body)[0]
@@ -904,7 +905,7 @@ def streams(draw: st.DrawFn) -> tuple[bytes, list[int], list[ServerSentEvent], i
     return body, cuts, expected, comments, last_id
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(stream=streams(), cuts=CUTS)
 def test_round_trip_under_any_chunking(
     stream: tuple[bytes, list[int], list[ServerSentEvent], int, str | None], cuts: list[int]

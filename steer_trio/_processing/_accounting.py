@@ -163,7 +163,9 @@ class UsageAccounting:
     async def _estimate(self, response: Any, *, settled: bool) -> Usage:
         encoding = await self._encoding(wait=settled)
         generated = list(_generated_texts(response))
-        if encoding is None or sum(map(len, generated)) <= _INLINE_COUNT_CHARS:
+        prompt = (t for m in self.messages for t in _tokens.message_texts(m))
+        size = sum(map(len, generated)) + sum(map(len, prompt))
+        if encoding is None or size <= _INLINE_COUNT_CHARS:
             return _count(self.messages, generated, encoding)
         # A long text: encode it whole in a worker thread (exact, and the loop runs on).
         # A failed or cancelled stream waits only so long, then estimates by characters.

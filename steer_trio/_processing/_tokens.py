@@ -44,6 +44,8 @@ __all__ = [
     "is_encoding_cached",
     "load_encoding",
     "make_counter",
+    "message_texts",
+    "note_unavailable",
     "start_loading",
 ]
 
@@ -275,7 +277,8 @@ def make_counter(encoding: Any) -> TiktokenCounter | CharacterCounter:
     return TiktokenCounter(encoding) if encoding is not None else CharacterCounter()
 
 
-def _message_text(message: dict[str, Any]) -> list[str]:
+def message_texts(message: dict[str, Any]) -> list[str]:
+    """The texts of one chat message that its prompt tokens are counted from."""
     texts: list[str] = []
     for key, value in message.items():
         if key == "content":
@@ -302,12 +305,12 @@ def count_prompt_tokens(
             overhead += TOKENS_PER_NAME
         if encoding is not None:
             # Each field is its own token sequence in the chat format.
-            for text in _message_text(message):
+            for text in message_texts(message):
                 sub = TiktokenCounter(encoding)
                 sub.feed(text)
                 overhead += sub.count
         else:
-            for text in _message_text(message):
+            for text in message_texts(message):
                 counter.feed(text)
     return overhead + (counter.count if encoding is None else 0), counter.source
 
