@@ -44,7 +44,9 @@ The value so far (``partial``):
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from typing import Any, Final
 
 import attrs
@@ -110,8 +112,32 @@ _AFTER_VALUE_OK: Final = " \t\r\n`"  # what may follow the value (a closing fenc
 _EXACT_STRING = 1 << 16
 #: Longer numbers are refused (Python's int() stops at 4300 digits; no model writes one).
 _MAX_NUMBER = 5000
-#: Small pieces are joined into blocks of about this many characters.
-_BLOCK = 1 << 12
+#: Pieces are joined into a block every this many, blocks into one every this many.
+_PACK = 255
+
+#: Containers and strings that arrive whole within one piece are parsed by the C
+#: decoder of the json module (at json.loads speed); those cut by the end of the piece,
+#: or invalid, or holding a duplicate key, are read character by character instead.
+#: Not tried past this depth: deep nesting is not what it is for.
+_WHOLE_MAX_DEPTH = 64
+_CLOSER: Final = {"{": "}", "[": "]", '"': '"'}
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _dict_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        # Each occurrence of a key has its own done event: read it the slow way.
+        raise ValueError("duplicate key")
+    return value
+
+
+_scan_whole: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder(
+    parse_constant=_refuse_constant, object_pairs_hook=_dict_without_duplicates
+).scan_once  # type: ignore[attr-defined]
 
 # Modes.
 _PROSE, _VALUE, _KEY, _COLON, _AFTER, _STRING, _ESCAPE, _UNICODE, _NUMBER, _LITERAL, _DONE = range(
@@ -120,35 +146,42 @@ _PROSE, _VALUE, _KEY, _COLON, _AFTER, _STRING, _ESCAPE, _UNICODE, _NUMBER, _LITE
 _UNSET: Final = object()
 
 
-class _TextBuffer:
-    """Text appended in pieces, kept as a few large blocks (no ``str`` per piece)."""
+class _Pieces:
+    """Text appended in pieces, kept as a few blocks (never one ``str`` per piece).
 
-    __slots__ = ("_blocks", "_tail", "_tail_len", "length")
+    Appending is inlined by the parser (``tail.append``, then ``pack()`` past
+    ``_PACK`` pieces): it runs once per piece fed."""
+
+    __slots__ = ("_packed_len", "blocks", "tail")
 
     def __init__(self) -> None:
-        self._blocks: list[str] = []
-        self._tail: list[str] = []
-        self._tail_len = 0
-        self.length = 0
+        self.blocks: list[str] = []
+        self.tail: list[str] = []
+        self._packed_len = 0
 
-    def append(self, text: str) -> None:
-        self._tail.append(text)
-        self._tail_len += len(text)
-        self.length += len(text)
-        if self._tail_len >= _BLOCK:
-            self._blocks.append("".join(self._tail))
-            self._tail.clear()
-            self._tail_len = 0
+    def pack(self) -> None:
+        block = "".join(self.tail)
+        self.tail.clear()
+        self.blocks.append(block)
+        self._packed_len += len(block)
+        if len(self.blocks) > _PACK:
+            self.blocks[:] = ["".join(self.blocks)]
+
+    def length(self) -> int:
+        return self._packed_len + sum(map(len, self.tail))
 
     def value(self) -> str:
         """The whole text (then kept as one block, so asking twice costs nothing)."""
-        if self._tail:
-            self._blocks.append("".join(self._tail))
-            self._tail.clear()
-            self._tail_len = 0
-        if len(self._blocks) > 1:
-            self._blocks[:] = ["".join(self._blocks)]
-        return self._blocks[0] if self._blocks else ""
+        if self.tail:
+            self.pack()
+        if len(self.blocks) > 1:
+            self.blocks[:] = ["".join(self.blocks)]
+        return self.blocks[0] if self.blocks else ""
+
+    def clear(self) -> None:
+        self.blocks.clear()
+        self.tail.clear()
+        self._packed_len = 0
 
 
 class IncrementalJSONParser:
@@ -160,7 +193,7 @@ class IncrementalJSONParser:
         self.allow_prose = allow_prose
         self.multiple = multiple
         self.max_depth = max_depth
-        self._raw = _TextBuffer()
+        self._raw = _Pieces()
         self._offset = 0  # characters consumed before the current piece
         self._mode = _PROSE if allow_prose else _VALUE
         self._root: Any = _UNSET
@@ -169,7 +202,7 @@ class IncrementalJSONParser:
         self._paths: list[tuple[str | int, ...]] = []
         self._keys: list[str | None] = []
         self._allow_close = False  # right after "{" or "[": a closing bracket is fine
-        self._str = _TextBuffer()
+        self._str = _Pieces()
         self._is_key = False
         self._has_surrogate = False
         self._hex = ""
@@ -203,7 +236,7 @@ class IncrementalJSONParser:
             return self._root
         in_string = self._mode in (_STRING, _ESCAPE, _UNICODE) and not self._is_key
         if in_string:
-            length = self._str.length
+            length = self._str.length()
             shown = self._shown_len
             if shown < 0 or (
                 length != shown and (length <= _EXACT_STRING or length - shown >= shown >> 3)
@@ -222,7 +255,10 @@ class IncrementalJSONParser:
             raise self._error_raised
         if not text:
             return []
-        self._raw.append(text)
+        tail = self._raw.tail
+        tail.append(text)
+        if len(tail) > _PACK:
+            self._raw.pack()
         self._done_events = []
         try:
             self._run(text)
@@ -249,7 +285,7 @@ class IncrementalJSONParser:
             return self._root
         if self._root is _UNSET and self._mode in (_PROSE, _VALUE):
             raise JSONStreamError(
-                "no JSON value found in the text", raw=self.raw, position=self._raw.length
+                "no JSON value found in the text", raw=self.raw, position=self._offset
             )
         raise JSONTruncatedError(
             "the JSON text ended before the value was complete (was the output cut at max tokens?)",
@@ -275,7 +311,10 @@ class IncrementalJSONParser:
             if mode == _STRING:
                 match = _STR_RUN.match(text, pos)
                 if match:
-                    self._str.append(match.group())
+                    pieces = self._str.tail
+                    pieces.append(match.group())
+                    if len(pieces) > _PACK:
+                        self._str.pack()
                     pos = match.end()
                     if pos >= end:
                         break
@@ -362,7 +401,9 @@ class IncrementalJSONParser:
                     self._mode = _UNICODE
                     self._hex = ""
                 elif ch in _ESCAPES:
-                    self._str.append(_ESCAPES[ch])
+                    self._str.tail.append(_ESCAPES[ch])
+                    if len(self._str.tail) > _PACK:
+                        self._str.pack()
                     self._mode = _STRING
                 else:
                     raise self._error(f"invalid escape '\\{ch}'", pos)
@@ -378,7 +419,9 @@ class IncrementalJSONParser:
                     code = int(self._hex, 16)
                     if 0xD800 <= code <= 0xDFFF:
                         self._has_surrogate = True
-                    self._str.append(chr(code))
+                    self._str.tail.append(chr(code))
+                    if len(self._str.tail) > _PACK:
+                        self._str.pack()
                     self._mode = _STRING
                 continue
             if mode == _PROSE:
@@ -396,6 +439,10 @@ class IncrementalJSONParser:
 
     def _start_value(self, text: str, pos: int) -> int:
         ch = text[pos]
+        if (ch == "{" or ch == "[" or ch == '"') and len(self._containers) < _WHOLE_MAX_DEPTH:
+            end = self._take_whole(text, pos)
+            if end:
+                return end
         if ch == "{" or ch == "[":
             depth = len(self._containers) + 1
             if depth > self.max_depth:
@@ -429,11 +476,29 @@ class IncrementalJSONParser:
             return pos
         raise self._error(f"expected a JSON value, found {ch!r}", pos)
 
+    def _take_whole(self, text: str, pos: int) -> int:
+        """Parse a whole container or string at ``pos`` in C; its end, or 0 if it is not
+        whole in ``text`` (or not valid: the character-level reading says where)."""
+        if text.find(_CLOSER[text[pos]], pos + 1) < 0:
+            return 0  # cannot be whole: spare the attempt
+        try:
+            value, end = _scan_whole(text, pos)
+        except (StopIteration, ValueError, RecursionError):
+            return 0
+        path = self._child_path()
+        events = _done_events(value, path, self.max_depth)
+        if events is None:
+            return 0  # too deep: the character-level reading raises the error
+        self._attach(value)
+        self._done_events += events
+        self._allow_close = False
+        self._after_value()
+        return int(end)
+
     def _start_string(self, *, is_key: bool) -> None:
         self._mode = _STRING
         self._is_key = is_key
-        self._str = _TextBuffer()
-        self._has_surrogate = False
+        self._has_surrogate = False  # (the buffer was emptied when the last string ended)
         self._shown_len = -1
 
     def _start_scalar(self, mode: int, pos: int) -> None:
@@ -502,8 +567,15 @@ class IncrementalJSONParser:
         self._after_value()
 
     def _end_string(self) -> None:
-        value = self._string_value()
-        self._str = _TextBuffer()
+        buffer = self._str
+        if buffer.blocks:
+            value = self._string_value()
+            buffer.clear()
+        else:  # the common case: a short string, its pieces joined once
+            value = "".join(buffer.tail)
+            buffer.tail.clear()
+            if self._has_surrogate:
+                value = _join_surrogates(value)
         self._shown_str = ""
         if self._is_key:
             self._keys[-1] = value
@@ -513,10 +585,7 @@ class IncrementalJSONParser:
 
     def _string_value(self) -> str:
         value = self._str.value()
-        if self._has_surrogate:
-            # Escaped UTF-16 pairs become one character; lone surrogates stay (as json.loads).
-            value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
-        return value
+        return _join_surrogates(value) if self._has_surrogate else value
 
     def _finish_number(self) -> None:
         text = "".join(self._scalar)
@@ -570,6 +639,33 @@ class IncrementalJSONParser:
         return child
 
 
+def _done_events(
+    value: Any, path: tuple[str | int, ...], max_depth: int
+) -> list[JSONPathDone] | None:
+    """The done events of a whole value, as character-level reading would give them
+    (children first, in text order); None if a container lies deeper than max_depth."""
+    if not isinstance(value, dict | list):
+        return [JSONPathDone(path, value)]
+    out: list[JSONPathDone] = []
+    stack: list[tuple[Any, tuple[str | int, ...], bool]] = [(value, path, False)]
+    while stack:
+        node, where, expanded = stack.pop()
+        if expanded or not isinstance(node, dict | list):
+            out.append(JSONPathDone(where, node))
+            continue
+        if len(where) >= max_depth:
+            return None
+        stack.append((node, where, True))
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        stack.extend((child, (*where, key), False) for key, child in reversed(list(items)))
+    return out
+
+
+def _join_surrogates(value: str) -> str:
+    """Escaped UTF-16 pairs become one character; lone surrogates stay (as json.loads)."""
+    return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
 def _number(text: str) -> int | float:
     if "." in text or "e" in text or "E" in text:
         return float(text)
@@ -577,6 +673,7 @@ def _number(text: str) -> int | float:
 
 
 def _literal_message(word: str) -> str:
-    if word.lower().startswith(("nan", "inf")):
-        return f"{word!r} is not JSON (NaN and Infinity are not allowed)"
+    # Said the same however the text was cut: "N" alone is already not JSON.
+    if word[:1] in ("N", "I"):
+        return "NaN and Infinity are not JSON"
     return f"invalid literal {word!r}"

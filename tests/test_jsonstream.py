@@ -104,6 +104,65 @@ def test_any_chunking_equals_json_loads(value, ensure_ascii, indent, cuts) -> No
         assert get_path(final, d.path) == d.value
 
 
+def done_pairs(parser: IncrementalJSONParser, pieces: list[str]) -> list[tuple[Any, str]]:
+    out = []
+    for piece in pieces:
+        out += [(d.path, json.dumps(d.value)) for d in parser.feed(piece)]
+    return out
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(value=json_values, indent=st.sampled_from([None, 2]))
+def test_whole_values_and_character_reading_agree(value, indent) -> None:
+    # A piece holding whole values is parsed in C; one character at a time, in Python:
+    # the same values, the same done events in the same order, the same snapshots.
+    text = json.dumps({"v": value, "after": [1]}, indent=indent)
+    whole = IncrementalJSONParser()
+    by_char = IncrementalJSONParser()
+    assert done_pairs(whole, [text]) == done_pairs(by_char, list(text))
+    assert whole.partial == by_char.partial == whole.close() == by_char.close()
+
+
+def test_duplicate_keys_give_one_done_event_each() -> None:
+    text = '{"a": {"x": 1}, "a": [2], "b": 3}'
+    for pieces in ([text], list(text)):
+        parser = IncrementalJSONParser()
+        assert done_pairs(parser, pieces) == [
+            (("a", "x"), "1"),
+            (("a",), '{"x": 1}'),
+            (("a", 0), "2"),
+            (("a",), "[2]"),
+            (("b",), "3"),
+            ((), '{"a": [2], "b": 3}'),
+        ]
+        assert list(parser.close()) == ["a", "b"]
+
+
+def test_whole_values_respect_max_depth() -> None:
+    parser = IncrementalJSONParser(max_depth=3)
+    with pytest.raises(JSONNestingError, match="at character 3") as info:
+        parser.feed("[[[[]]]]")  # whole, but one level too deep
+    assert info.value.position == 3
+    ok = IncrementalJSONParser(max_depth=3)
+    ok.feed("[[[]]]")
+    assert ok.close() == [[[]]]
+
+
+@pytest.mark.parametrize(
+    "text", ['{"a": NaN}', '{"a": [Infinity]}', '{"a": -Infinity}', '["\\x"]', '{"a" 1}']
+)
+def test_invalid_whole_values_fall_back_to_exact_errors(text: str) -> None:
+    whole = IncrementalJSONParser()
+    by_char = IncrementalJSONParser()
+    with pytest.raises(JSONStreamError) as first:
+        whole.feed(text)
+    with pytest.raises(JSONStreamError) as second:
+        for ch in text:
+            by_char.feed(ch)
+    assert first.value.position == second.value.position
+    assert str(first.value) == str(second.value)
+
+
 @settings(max_examples=examples(100), deadline=None)
 @given(value=st.dictionaries(st.text(max_size=5), json_values, min_size=1, max_size=5))
 def test_one_char_at_a_time_with_partials(value) -> None:
@@ -232,6 +291,18 @@ def test_partial_without_change_is_the_same_snapshot() -> None:
     assert parser.partial is snapshot
     parser.feed(",")
     assert parser.partial == {"a": 1, "b": 1234, "cd": 5}
+
+
+def test_a_long_string_of_escapes_is_kept_in_blocks() -> None:
+    parser = IncrementalJSONParser()
+    parser.feed('["')
+    for _ in range(3000):
+        parser.feed("\\n\\u00e9")
+    limit = _jsonstream._PACK + 1
+    assert len(parser._str.blocks) <= limit and len(parser._str.tail) <= limit
+    assert parser._str.length() == 6000
+    parser.feed('"]')
+    assert parser.close() == ["\né" * 3000]
 
 
 def test_long_strings_are_refreshed_by_eighths() -> None:
@@ -399,10 +470,11 @@ def test_raw_is_kept_in_blocks_not_one_string_per_piece() -> None:
     text = json.dumps({"s": "x" * 100_000, "n": list(range(2000))})
     for i in range(len(text)):
         parser.feed(text[i])
-    held = parser._raw._blocks + parser._raw._tail
-    assert len(held) <= len(text) // _jsonstream._BLOCK + _jsonstream._BLOCK
-    assert len(parser._raw._blocks) == len(text) // _jsonstream._BLOCK
+    limit = _jsonstream._PACK + 1
+    assert len(parser._raw.blocks) <= limit and len(parser._raw.tail) <= limit
+    assert parser._raw.length() == len(text)
     assert parser.raw == text
+    assert parser._raw.blocks == [text] and parser._raw.tail == []
     assert parser.close() == json.loads(text)
 
 

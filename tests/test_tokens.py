@@ -246,3 +246,20 @@ def test_no_warning_even_under_w_error() -> None:
     assert out.stdout.strip() == "None"
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "'o200k_base' unavailable (OSError: no network)" in lines[0]
+
+
+async def test_a_dropped_cache_entry_is_loaded_again(
+    cold_cache: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads: list[str] = []
+
+    def load(name: str) -> Any:
+        loads.append(name)
+        return OFFLINE
+
+    monkeypatch.setattr(_tokens, "_load_blocking", load)
+    with trio.fail_after(30):
+        assert await _tokens.load_encoding("cl100k_base") is OFFLINE
+        _tokens._cache.pop("cl100k_base")  # the load ended, but its result is gone
+        assert await _tokens.load_encoding("cl100k_base") is OFFLINE
+    assert loads == ["cl100k_base", "cl100k_base"]

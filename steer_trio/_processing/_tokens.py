@@ -158,7 +158,8 @@ def _load_into_cache(name: str, done: threading.Event, generation: int) -> None:
 def start_loading(name: str) -> None:
     """Start loading ``name`` in a background thread, once per process; never waits."""
     with _state_lock:
-        if name in _cache or name in _loading:
+        running = _loading.get(name)
+        if name in _cache or (running is not None and not running.is_set()):
             return
         done = _loading[name] = threading.Event()
         generation = _generation
