@@ -31,9 +31,9 @@ CHUNK = 4
 
 def document(target_bytes: int) -> str:
     rng = random.Random(42)
-    records = []
-    text = ""
-    while len(text) < target_bytes:
+    records: list[dict[str, object]] = []
+    size = len('{"records": []}')
+    while size < target_bytes:  # sized record by record: one dumps at the end
         records.append(
             {
                 "id": len(records),
@@ -46,8 +46,7 @@ def document(target_bytes: int) -> str:
                 "note": None,
             }
         )
-        if len(records) % 5 == 0:
-            text = json.dumps({"records": records})
+        size += len(json.dumps(records[-1])) + 2
     return json.dumps({"records": records})
 
 
