@@ -100,6 +100,7 @@ def prepare(module: str, tests: list[str]) -> Path:
             "",
             "[tool.mutmut]",
             'source_paths = ["steer_trio"]',
+            'also_copy = ["docs", "README.md"]',
             f"only_mutate = [{module!r}]".replace("'", '"'),
             "pytest_add_cli_args_test_selection = [" + ", ".join(f'"{t}"' for t in tests) + "]",
             'pytest_add_cli_args = ["-p", "no:cacheprovider"]',
@@ -142,14 +143,19 @@ def changed_lines(diff: str) -> tuple[str, str]:
 def run_module(module: str, tests: list[str], equivalents: list[Equivalent]) -> Outcome:
     work = prepare(module, tests)
     print(f"== {module}: mutating, running {', '.join(tests)}", flush=True)
-    mutmut(work, "run", "--max-children", str(os.cpu_count() or 2), check=False)
+    # mutmut exits non-zero when some mutants survive: its results say what happened.
+    log = mutmut(work, "run", "--max-children", str(os.cpu_count() or 2), check=False)
     outcome = Outcome(module)
     for line in mutmut(work, "results", "--all", "true").splitlines():
         match = _RESULT.match(line)
         if match:
             outcome.verdicts[match.group(1)] = match.group(2)
-    if not outcome.verdicts:
-        raise SystemExit(f"{module}: mutmut reported no mutants (see {work})")
+    unchecked = [n for n, v in outcome.verdicts.items() if v == "not checked"]
+    if not outcome.verdicts or unchecked:
+        # Usually the unmutated tests failed (mutmut stops before any mutant).
+        lines = [line for line in log.splitlines() if not line.startswith("\r")]
+        tail = "\n".join(lines[-40:])
+        raise SystemExit(f"{module}: mutmut did not check its mutants (see {work}):\n{tail}")
     for name, verdict in sorted(outcome.verdicts.items()):
         if verdict in DETECTED:
             continue

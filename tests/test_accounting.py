@@ -218,9 +218,16 @@ def test_tiktoken_asked_for_a_model_without_encoding_warns_once_per_model(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(_accounting, "_warned_models", set())
-    with pytest.warns(RuntimeWarning, match="'llama3' has no tiktoken encoding") as caught:
+    with pytest.warns(RuntimeWarning) as caught:
         accounting("llama3", aggregator_type="tiktoken")
     assert len(caught) == 1
+    assert str(caught[0].message) == (
+        "steer_trio: aggregator_type='tiktoken' but 'llama3' has no tiktoken encoding "
+        "(tiktoken covers OpenAI models); local counts for it use the character estimate"
+    )
+    # It points at the code that asked for the accounting (here the test, which made it
+    # through a helper as the pipeline does), not inside steer_trio.
+    assert caught[0].filename == __file__
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         accounting("llama3", aggregator_type="tiktoken")  # once per model
@@ -379,3 +386,29 @@ async def test_a_long_prompt_is_counted_in_a_thread_too(thread_calls: list[Any])
     assert thread_calls == [_accounting._count]
     assert r.usage_info is not None
     assert r.usage_info.prompt_tokens == 3 + 3 + 1 + len(OFFLINE.encode("lorem ipsum " * 3_000))
+
+
+async def test_a_completed_stream_waits_for_a_long_threaded_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Longer than the error paths' bound: a completed stream still gets the exact count.
+    release = threading.Event()
+    real_count = _accounting._count
+
+    def slow_count(messages: Any, generated: Any, encoding: Any) -> Any:
+        if encoding is not None:
+            release.wait(30)
+        return real_count(messages, generated, encoding)
+
+    monkeypatch.setattr(_accounting, "_count", slow_count)
+    monkeypatch.setattr(_accounting, "_ERROR_PATH_COUNT_WITHIN", 0.05)
+    r = response("word " * 10_000)
+    timer = threading.Timer(0.3, release.set)
+    timer.start()
+    try:
+        with trio.fail_after(30):
+            await accounting("gpt-4").settle(r, None, cancelled=False)
+    finally:
+        release.set()
+        timer.cancel()
+    assert r.usage_info is not None and r.usage_info.source == "tiktoken"

@@ -302,3 +302,48 @@ def test_register_price_and_load_prices_change_the_default_table(
     )
     assert _pricing.default_price_table().lookup("file-model") == ModelPrice(7.0, 8.0)
     assert PriceTable.bundled().lookup("file-model") is None  # a fresh copy is untouched
+
+
+def test_free_models_cost_zero_and_load(tmp_path: Path) -> None:
+    t = PriceTable()
+    t.load_file(write(tmp_path, "p.json", {"models": {"free": {"input": 0, "output": 0.0}}}))
+    assert t.lookup("free") == ModelPrice(input=0.0, output=0.0)
+    assert t.cost("free", Usage.build(1_000, 1_000)).cost_usd == 0.0
+
+
+def test_only_the_provider_prefix_is_stripped() -> None:
+    t = PriceTable({"org/model": ModelPrice(1.0, 2.0)})
+    assert t.lookup("provider/org/model") == ModelPrice(1.0, 2.0)
+    assert t.lookup("org/model") == ModelPrice(1.0, 2.0)
+
+
+def test_an_estimated_usage_gives_an_estimated_cost() -> None:
+    result = small_table().cost("base-model", Usage.build(1_000_000, 0, is_estimated=True))
+    assert (result.cost_usd, result.is_estimated) == (1.0, True)
+
+
+def test_register_refuses_anything_but_a_model_price() -> None:
+    with pytest.raises(
+        ConfigurationError,
+        match=r"^register\(\) takes a ModelPrice\(input=\.\.\., output=\.\.\.\)$",
+    ):
+        small_table().register("x", (1.0, 2.0))  # type: ignore[arg-type]
+
+
+def test_an_invalid_bundled_file_names_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Broken:
+        def joinpath(self, name: str) -> Broken:
+            assert name == "prices.json"
+            return self
+
+        def read_text(self, encoding: str) -> str:
+            return '{"models": {"m": {"input": 1}}}'
+
+    monkeypatch.setattr(_pricing.resources, "files", lambda package: Broken())
+    with pytest.raises(ConfigurationError, match="^bundled prices.json: model 'm' needs 'output'"):
+        PriceTable.bundled()
+
+
+def test_bundled_prices_are_ascii() -> None:
+    path = Path(_pricing.__file__).with_name("prices.json")
+    path.read_bytes().decode("ascii")  # raises if not: the file is read with utf-8

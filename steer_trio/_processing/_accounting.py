@@ -20,6 +20,7 @@ if it is not loaded yet, that stream's estimate is by characters
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterable
 from typing import Any
@@ -133,7 +134,7 @@ class UsageAccounting:
         if usage is None and self.options.enable_usage_aggregation:
             # Only a stream that completed may wait for the tokenizer: an error or a
             # cancellation is reported without delay.
-            settled = not cancelled and not getattr(response, "is_partial", False)
+            settled = not cancelled and not response.is_partial
             usage = await self._estimate(response, settled=settled)
             if provider_usage is not None:
                 # The provider's prompt count is exact even when its output count is not.
@@ -169,7 +170,7 @@ class UsageAccounting:
             return _count(self.messages, generated, encoding)
         # A long text: encode it whole in a worker thread (exact, and the loop runs on).
         # A failed or cancelled stream waits only so long, then estimates by characters.
-        with trio.move_on_after(float("inf") if settled else _ERROR_PATH_COUNT_WITHIN):
+        with trio.move_on_after(math.inf if settled else _ERROR_PATH_COUNT_WITHIN):
             return await trio.to_thread.run_sync(
                 _count, self.messages, generated, encoding, abandon_on_cancel=True
             )
