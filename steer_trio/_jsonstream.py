@@ -112,6 +112,7 @@ _AFTER_VALUE_OK: Final = " \t\r\n`"  # what may follow the value (a closing fenc
 _EXACT_STRING = 1 << 16
 #: Longer numbers are refused (Python's int() stops at 4300 digits; no model writes one).
 _MAX_NUMBER = 5000
+_LONG_RUN = re.compile(f"[-+0-9.eE]{{{_MAX_NUMBER + 1}}}")
 #: Pieces are joined into a block every this many, blocks into one every this many.
 _PACK = 255
 
@@ -201,13 +202,14 @@ class IncrementalJSONParser:
         self._containers: list[dict[str, Any] | list[Any]] = []
         self._paths: list[tuple[str | int, ...]] = []
         self._keys: list[str | None] = []
-        self._allow_close = False  # right after "{" or "[": a closing bracket is fine
+        # Right after "{" or "[": a closing bracket is fine. Read only there, and reset
+        # by the "," that must come before any later opening or closing is read.
+        self._allow_close = False
         self._str = _Pieces()
         self._is_key = False
         self._has_surrogate = False
         self._hex = ""
-        self._scalar: list[str] = []  # a number or literal in progress
-        self._scalar_len = 0
+        self._scalar = ""  # a number or literal in progress (short: at most _MAX_NUMBER)
         self._scalar_start = 0  # its position, for errors
         self._done_events: list[JSONPathDone] = []
         self._error_raised: JSONStreamError | None = None
@@ -388,11 +390,10 @@ class IncrementalJSONParser:
                 if match:
                     self._add_scalar(match.group())
                     pos = match.end()
-                    word = "".join(self._scalar)
-                    if not any(lit.startswith(word) for lit in _LITERALS):
-                        raise self._literal_error(word)
+                    if not any(lit.startswith(self._scalar) for lit in _LITERALS):
+                        raise self._literal_error(self._scalar)
                 # No literal is a prefix of another: a whole one is final at once.
-                if pos < end or "".join(self._scalar) in _LITERALS:
+                if pos < end or self._scalar in _LITERALS:
                     self._finish_literal()
                 continue
             if mode == _ESCAPE:
@@ -464,7 +465,6 @@ class IncrementalJSONParser:
         if ch == "]" and self._allow_close and isinstance(self._containers[-1], list):
             self._close_container()
             return pos + 1
-        self._allow_close = False
         if ch == '"':
             self._start_string(is_key=False)
             return pos + 1
@@ -485,13 +485,14 @@ class IncrementalJSONParser:
             value, end = _scan_whole(text, pos)
         except (StopIteration, ValueError, RecursionError):
             return 0
+        if end - pos > _MAX_NUMBER and _LONG_RUN.search(text, pos, end):
+            return 0  # maybe a number past the limit: the character-level reading says
         path = self._child_path()
         events = _done_events(value, path, self.max_depth)
         if events is None:
             return 0  # too deep: the character-level reading raises the error
         self._attach(value)
         self._done_events += events
-        self._allow_close = False
         self._after_value()
         return int(end)
 
@@ -503,24 +504,20 @@ class IncrementalJSONParser:
 
     def _start_scalar(self, mode: int, pos: int) -> None:
         self._mode = mode
-        self._scalar = []
-        self._scalar_len = 0
+        self._scalar = ""
         self._scalar_start = self._offset + pos
 
     def _add_scalar(self, piece: str) -> None:
-        self._scalar.append(piece)
-        self._scalar_len += len(piece)
+        text = self._scalar = self._scalar + piece
         if self._mode == _LITERAL:
-            if self._scalar_len > _LONGEST_LITERAL:
-                raise self._literal_error("".join(self._scalar))
+            if len(text) > _LONGEST_LITERAL:
+                raise self._literal_error(text)
             return
-        if self._scalar_len > _MAX_NUMBER:
+        if len(text) > _MAX_NUMBER:
             raise self._error_at(
                 f"number too long (over {_MAX_NUMBER} characters)", self._scalar_start
             )
         # Say at once where a number went wrong, not when it ends.
-        text = "".join(self._scalar)
-        self._scalar[:] = [text]
         valid = _NUM_PREFIX.match(text).end()  # type: ignore[union-attr]
         if valid < len(text):
             raise self._error_at(f"invalid number {text!r}", self._scalar_start + valid)
@@ -562,7 +559,6 @@ class IncrementalJSONParser:
         container = self._containers.pop()
         path = self._paths.pop()
         self._keys.pop()
-        self._allow_close = False
         self._done_events.append(JSONPathDone(path, container))
         self._after_value()
 
@@ -576,7 +572,6 @@ class IncrementalJSONParser:
             buffer.tail.clear()
             if self._has_surrogate:
                 value = _join_surrogates(value)
-        self._shown_str = ""
         if self._is_key:
             self._keys[-1] = value
             self._mode = _COLON
@@ -588,7 +583,7 @@ class IncrementalJSONParser:
         return _join_surrogates(value) if self._has_surrogate else value
 
     def _finish_number(self) -> None:
-        text = "".join(self._scalar)
+        text = self._scalar
         if not _NUM_FULL.match(text):
             bad = self._scalar_start + _NUM_PREFIX.match(text).end()  # type: ignore[union-attr]
             hint = " (Infinity is not JSON)" if text == "-" else ""
@@ -600,7 +595,7 @@ class IncrementalJSONParser:
         self._complete_scalar(value)
 
     def _finish_literal(self) -> None:
-        word = "".join(self._scalar)
+        word = self._scalar
         if word not in _LITERALS:
             raise self._literal_error(word)
         self._complete_scalar(_LITERALS[word])

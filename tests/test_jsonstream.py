@@ -505,3 +505,122 @@ def test_partials_on_real_recordings(name: str) -> None:
     # Partials grow monotonically toward the final value: complete keys stay.
     assert snapshots[-1] == json.dumps(final)
     assert len(set(snapshots)) > 3
+
+
+def test_error_defaults_and_messages() -> None:
+    bare = JSONStreamError("bad")
+    assert (str(bare), bare.raw, bare.position) == ("bad", "", 0)
+    parser = IncrementalJSONParser()
+    parser.feed('{"a": "x')
+    with pytest.raises(JSONTruncatedError) as cut:
+        parser.close()
+    assert str(cut.value) == (
+        "the JSON text ended before the value was complete (was the output cut at max tokens?)"
+    )
+    for text, message in [
+        ('{"a": trux}', "invalid literal 'trux' at character 9"),
+        ('{"a": NaN}', "NaN and Infinity are not JSON at character 6"),
+        ('{"a": 01}', "invalid number '01' at character 7"),
+        ("[1 2]", "expected ',' or a closing bracket, found '2' at character 3"),
+    ]:
+        with pytest.raises(JSONStreamError) as info:
+            IncrementalJSONParser().feed(text)
+        assert str(info.value) == message
+
+
+def test_uppercase_exponent() -> None:
+    parser = IncrementalJSONParser()
+    parser.feed('{"a": 1E2, "b": [2E-1]}')
+    assert parser.close() == {"a": 100.0, "b": [0.2]}
+    chars = IncrementalJSONParser()
+    for ch in "[1E2]":
+        chars.feed(ch)
+    assert chars.close() == [100.0]
+
+
+def test_literal_surrogates_in_the_text_stay_as_they_are() -> None:
+    # Only escaped pairs (\\ud83d\\ude00) are joined, as json.loads does.
+    text = '["\ud83d\ude00 and more'
+    parser = IncrementalJSONParser()
+    parser.feed(text)
+    assert parser.partial == ["\ud83d\ude00 and more"]
+    assert len(parser.partial[0]) == 11
+    parser.feed('"]')
+    assert parser.close() == json.loads(text + '"]')
+
+
+def test_whole_value_helpers() -> None:
+    assert _jsonstream._dict_without_duplicates([("a", 1), ("b", 2)]) == {"a": 1, "b": 2}
+    with pytest.raises(ValueError, match="^duplicate key$"):
+        _jsonstream._dict_without_duplicates([("a", 1), ("a", 2)])
+    with pytest.raises(ValueError, match="^NaN is not JSON$"):
+        _jsonstream._refuse_constant("NaN")
+
+
+def test_pieces_buffer() -> None:
+    pieces = _jsonstream._Pieces()
+    for _ in range(600):
+        pieces.tail.append("ab")
+        if len(pieces.tail) > _jsonstream._PACK:
+            pieces.pack()
+    assert pieces.length() == 1200 and len(pieces.blocks) == 2
+    assert pieces.value() == "ab" * 600 and pieces.blocks == ["ab" * 600]
+    pieces.clear()
+    assert (pieces.length(), pieces.value(), pieces.blocks, pieces.tail) == (0, "", [], [])
+    pieces.tail.append("x")
+    assert pieces.length() == 1
+
+
+def test_a_literal_cut_at_close_and_errors_raised_by_close_are_final() -> None:
+    parser = IncrementalJSONParser(allow_prose=False)
+    parser.feed("tru")
+    with pytest.raises(JSONStreamError, match="invalid literal 'tru' at character 3") as first:
+        parser.close()
+    with pytest.raises(JSONStreamError) as again:
+        parser.close()
+    assert again.value is first.value
+    with pytest.raises(JSONStreamError) as fed:
+        parser.feed("e")
+    assert fed.value is first.value
+
+
+def test_literal_and_number_messages_whatever_the_pieces() -> None:
+    for pieces, message in [
+        (['{"a": fals', "ey}"], "invalid literal 'falsey' at character 11"),
+        (['{"a": -', "Infinity}"], "invalid number '-' (Infinity is not JSON) at character 7"),
+        (["[1.", "]"], "invalid number '1.' at character 3"),
+        (["[1e", "+]"], "invalid number '1e+' at character 4"),
+    ]:
+        parser = IncrementalJSONParser()
+        with pytest.raises(JSONStreamError) as info:
+            for piece in pieces:
+                parser.feed(piece)
+        assert str(info.value) == message
+
+
+def test_numbers_up_to_the_length_limit() -> None:
+    limit = _jsonstream._MAX_NUMBER
+    longest = "0." + "1" * (limit - 2)
+    parser = IncrementalJSONParser()
+    parser.feed(f"[{longest}]")
+    assert parser.close() == [float(longest)]
+    for pieces in ([f"[ {longest}1]"], [f"[ {longest}", "1]"]):
+        too_long = IncrementalJSONParser()
+        with pytest.raises(JSONStreamError, match="over 5000 characters") as info:
+            for piece in pieces:
+                too_long.feed(piece)
+        assert info.value.position == 2
+    text_run = IncrementalJSONParser()  # the same run inside a string is just text
+    text_run.feed(f'["{longest}1"]')
+    assert text_run.close() == [longest + "1"]
+
+
+def test_surrogate_flag_is_per_string() -> None:
+    # The first string has an escaped pair; the second holds literal surrogates, which
+    # stay as they are (as json.loads leaves them).
+    text = '["\\ud83d\\ude00", "\ud83d\ude00"]'
+    for pieces in ([text], list(text)):
+        parser = IncrementalJSONParser()
+        for piece in pieces:
+            parser.feed(piece)
+        assert parser.close() == ["😀", "\ud83d\ude00"] == json.loads(text)
