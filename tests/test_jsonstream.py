@@ -624,3 +624,74 @@ def test_surrogate_flag_is_per_string() -> None:
         for piece in pieces:
             parser.feed(piece)
         assert parser.close() == ["😀", "\ud83d\ude00"] == json.loads(text)
+
+
+@pytest.fixture
+def whole_scans(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, bool]]:
+    """Where the C scanner was tried, and whether it took a whole value there."""
+    calls: list[tuple[int, bool]] = []
+    real = _jsonstream._scan_whole
+
+    def spy(text: str, pos: int) -> Any:
+        try:
+            result = real(text, pos)
+        except BaseException:
+            calls.append((pos, False))
+            raise
+        calls.append((pos, True))
+        return result
+
+    monkeypatch.setattr(_jsonstream, "_scan_whole", spy)
+    return calls
+
+
+def test_whole_values_in_a_piece_skip_the_character_reading(
+    whole_scans: list[tuple[int, bool]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parser = IncrementalJSONParser()
+    monkeypatch.setattr(parser, "_start_string", None)  # the slow path would call it
+    parser.feed('{"a": [1, "x", {"b": null}]}')
+    assert whole_scans == [(0, True)]
+    assert parser.close() == {"a": [1, "x", {"b": None}]}
+
+
+def test_values_cut_by_the_end_of_the_piece_are_not_tried(
+    whole_scans: list[tuple[int, bool]],
+) -> None:
+    parser = IncrementalJSONParser()
+    parser.feed('{"a": "xy')  # no "}" and no closing quote after the starts: no attempt
+    assert whole_scans == []
+    parser.feed('z", "b": ["", 1')  # the empty string is whole; its array is not
+    assert whole_scans == [(10, True)]
+    parser.feed(', {"c": 2}, [3]]}')
+    assert whole_scans == [(10, True), (2, True), (12, True)]
+    assert parser.close() == {"a": "xyz", "b": ["", 1, {"c": 2}, [3]]}
+
+
+def test_whole_values_are_not_tried_deep_down(whole_scans: list[tuple[int, bool]]) -> None:
+    depth = _jsonstream._WHOLE_MAX_DEPTH
+    parser = IncrementalJSONParser()
+    parser.feed("[" * (depth - 1))
+    parser.feed("[[1]]")  # the outer one at depth - 1 open containers: tried
+    assert whole_scans == [(0, True)]
+    parser.feed(", [")
+    parser.feed("[2]")  # at depth open containers: not tried
+    assert whole_scans == [(0, True)]
+    parser.feed("]" * depth)
+    assert parser.done
+
+
+def test_closing_without_a_value() -> None:
+    for text, position in [("", 0), ("Sure!", 5)]:
+        parser = IncrementalJSONParser()
+        parser.feed(text)
+        with pytest.raises(JSONStreamError) as info:
+            parser.close()
+        assert str(info.value) == "no JSON value found in the text"
+        assert info.value.position == position
+    for text, partial in [('"ab', "ab"), ('{"a":', {}), ("[", [])]:
+        parser = IncrementalJSONParser(allow_prose=False)
+        parser.feed(text)
+        with pytest.raises(JSONTruncatedError) as cut:
+            parser.close()
+        assert cut.value.partial == partial
