@@ -121,14 +121,33 @@ def long_string(chars: int) -> str:
     return json.dumps({"answer": " ".join(body)}, ensure_ascii=False)
 
 
+def receive(pieces: list[str]) -> float:
+    """A second baseline: just receiving the pieces (one call each, then one join)."""
+
+    def run() -> str:
+        got: list[str] = []
+        for piece in pieces:
+            got.append(piece)
+        return "".join(got)
+
+    return best_of(3, run)
+
+
 def partial_every_delta() -> None:
     text = long_string(1_000_000)
     pieces = fragments(text, 8)
     base = loads_once(text)
+    received = receive(pieces)
+    fed = best_of(1, lambda: feed_all(pieces, partial=False))
     ours = best_of(1, lambda: feed_all(pieces, partial=True))
     print(f"1 MB string, partial after every 8-char delta ({len(pieces)} deltas)")
     print(
-        f"  json.loads once {base * 1e3:8.1f} ms   ours {ours * 1e3:8.1f} ms   {ours / base:7.1f}x"
+        f"  json.loads once {base * 1e3:7.1f} ms   receiving {received * 1e3:7.1f} ms   "
+        f"fed {fed * 1e3:7.1f} ms   fed + partial each {ours * 1e3:7.1f} ms"
+    )
+    print(
+        f"  fed + partial each: {ours / base:.0f}x json.loads, {ours / received:.1f}x "
+        f"receiving, {ours / fed:.2f}x feeding alone"
     )
 
 
@@ -137,12 +156,14 @@ def fifty_megabytes(size: int) -> None:
     for kind, text in (("records", document(size)), ("one string", long_string(size))):
         pieces = fragments(text, 4096)
         base = loads_once(text)
+        received = receive(pieces)
         fed = best_of(1, lambda pieces=pieces: feed_all(pieces, partial=False))
         with_partial = best_of(1, lambda pieces=pieces: feed_all(pieces, partial=True))
         print(f"{label} {kind} in 4 KiB fragments ({len(pieces)} fragments)")
         print(
-            f"  json.loads once {base * 1e3:8.1f} ms   fed {fed * 1e3:8.1f} ms ({fed / base:5.1f}x)"
-            f"   fed + partial each {with_partial * 1e3:8.1f} ms ({with_partial / base:5.1f}x)"
+            f"  json.loads once {base * 1e3:8.1f} ms   receiving {received * 1e3:6.1f} ms   "
+            f"fed {fed * 1e3:8.1f} ms ({fed / base:4.1f}x json.loads)   fed + partial each "
+            f"{with_partial * 1e3:8.1f} ms ({with_partial / base:4.1f}x)"
         )
 
 

@@ -44,6 +44,7 @@ The value so far (``partial``):
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -153,23 +154,32 @@ class _Pieces:
     Appending is inlined by the parser (``tail.append``, then ``pack()`` past
     ``_PACK`` pieces): it runs once per piece fed."""
 
-    __slots__ = ("_packed_len", "blocks", "tail")
+    __slots__ = ("_counted", "_counted_len", "_packed_len", "blocks", "tail")
 
     def __init__(self) -> None:
         self.blocks: list[str] = []
         self.tail: list[str] = []
         self._packed_len = 0
+        # How many of the tail's pieces length() has added up, and their length: each
+        # piece is measured once however often length() is asked.
+        self._counted = 0
+        self._counted_len = 0
 
     def pack(self) -> None:
         block = "".join(self.tail)
         self.tail.clear()
+        self._counted = self._counted_len = 0
         self.blocks.append(block)
         self._packed_len += len(block)
         if len(self.blocks) > _PACK:
             self.blocks[:] = ["".join(self.blocks)]
 
     def length(self) -> int:
-        return self._packed_len + sum(map(len, self.tail))
+        tail = self.tail
+        if self._counted < len(tail):
+            self._counted_len += sum(map(len, itertools.islice(tail, self._counted, None)))
+            self._counted = len(tail)
+        return self._packed_len + self._counted_len
 
     def value(self) -> str:
         """The whole text (then kept as one block, so asking twice costs nothing)."""
@@ -182,7 +192,7 @@ class _Pieces:
     def clear(self) -> None:
         self.blocks.clear()
         self.tail.clear()
-        self._packed_len = 0
+        self._packed_len = self._counted = self._counted_len = 0
 
 
 class IncrementalJSONParser:
@@ -569,7 +579,7 @@ class IncrementalJSONParser:
             buffer.clear()
         else:  # the common case: a short string, its pieces joined once
             value = "".join(buffer.tail)
-            buffer.tail.clear()
+            buffer.clear()
             if self._has_surrogate:
                 value = _join_surrogates(value)
         if self._is_key:
