@@ -40,6 +40,7 @@ class Equivalent:
     original: str
     mutant: str
     reason: str
+    function: str | None = None  # when the same line appears in several functions
     used: bool = False
 
 
@@ -68,7 +69,9 @@ def load_config() -> tuple[float, dict[str, list[str]], list[Equivalent]]:
     modules = {name: list(spec["tests"]) for name, spec in config["modules"].items()}
     listed = tomllib.loads((HERE / "equivalents.toml").read_text(encoding="utf-8"))
     equivalents = [
-        Equivalent(e["module"], _norm(e["original"]), _norm(e["mutant"]), e["reason"])
+        Equivalent(
+            e["module"], _norm(e["original"]), _norm(e["mutant"]), e["reason"], e.get("function")
+        )
         for e in listed.get("equivalent", [])
     ]
     for e in equivalents:
@@ -128,6 +131,13 @@ def mutmut(work: Path, *args: str, check: bool = True) -> str:
     return done.stdout
 
 
+def function_of(mutant_name: str) -> str:
+    """``pkg.mod.xǁClassǁmethod__mutmut_3`` -> ``method``; ``pkg.mod.x_func__mutmut_3``
+    -> ``func``."""
+    base = mutant_name.rsplit("__mutmut_", 1)[0].rsplit(".", 1)[-1]
+    return base.split("ǁ")[-1] if "ǁ" in base else base.removeprefix("x_")
+
+
 def changed_lines(diff: str) -> tuple[str, str]:
     removed, added = [], []
     for line in diff.splitlines():
@@ -161,8 +171,14 @@ def run_module(module: str, tests: list[str], equivalents: list[Equivalent]) -> 
             continue
         diff = mutmut(work, "show", name)
         original, mutant = changed_lines(diff)
+        function = function_of(name)
         for e in equivalents:
-            if e.module == module and e.original == original and e.mutant == mutant:
+            if (
+                e.module == module
+                and e.original == original
+                and e.mutant == mutant
+                and e.function in (None, function)
+            ):
                 e.used = True
                 outcome.equivalent.append(name)
                 break

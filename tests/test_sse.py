@@ -936,3 +936,60 @@ def test_recordings_decode_the_same_in_any_chunking(fixtures_dir: Path) -> None:
         per_line = body.splitlines(keepends=True)
         assert decode(*per_line) == expected, path
         assert decode(*split_at(body, list(range(0, len(body), 7)))) == expected, path
+
+
+# -- the coalesced-events path -------------------------------------------------------
+
+
+@pytest.fixture
+def no_general_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail if the general path is taken: the shapes below must not need it."""
+
+    def general(self: SSEDecoder, chunk: bytes) -> list[ServerSentEvent]:
+        raise AssertionError(f"general path taken for {chunk!r}")
+
+    monkeypatch.setattr(SSEDecoder, "_feed", general)
+
+
+def test_coalesced_provider_events_take_the_fast_path(no_general_path: None) -> None:
+    decoder = SSEDecoder()
+    decoder.close()  # the start of the stream is behind: a first chunk may be fast
+    chunk = b'data: {"a": 1}\n\nevent: delta\ndata: x\n\nevent: \ndata: y\n\ndata: z\n\n'
+    assert decoder.feed(chunk) == [
+        E(data='{"a": 1}'),
+        E("delta", "x"),
+        E("message", "y"),  # an empty event name means "message"
+        E(data="z"),
+    ]
+    assert decoder.feed(b"data: 1\n\ndata: 2\n\n") == [E(data="1"), E(data="2")]
+
+
+def test_coalesced_events_replace_invalid_utf8(no_general_path: None) -> None:
+    decoder = SSEDecoder()
+    decoder.close()
+    chunk = b"data: a\xffb\n\nevent: e\xfe\ndata: \xc3\n\n"
+    assert decoder.feed(chunk) == [E(data="a\ufffdb"), E("e\ufffd", "\ufffd")]
+
+
+def test_coalesced_events_up_to_the_size_limit(no_general_path: None) -> None:
+    decoder = SSEDecoder(max_event_bytes=12)
+    decoder.close()
+    # "data: 123456" is 12 bytes: exactly the limit, so still the fast path.
+    assert decoder.feed(b"data: 1\n\ndata: 123456\n\n") == [E(data="1"), E(data="123456")]
+
+
+def test_coalesced_events_then_other_shapes_resume_at_the_right_byte() -> None:
+    decoder = SSEDecoder()
+    decoder.close()
+    chunk = b"data: a\n\nevent: e\ndata: b\n\nid: 7\ndata: c\n\ndata: d\n\n"
+    assert decoder.feed(chunk) == [
+        E(data="a"),
+        E("e", "b"),
+        E(data="c", id="7"),
+        E(data="d", id="7"),
+    ]
+    assert decoder.feed(b"data: a\n\n: keep-alive\ndata: b\n\n") == [
+        E(data="a", id="7"),
+        E(data="b", id="7"),
+    ]
+    assert decoder.comment_count == 1
