@@ -993,3 +993,19 @@ def test_coalesced_events_then_other_shapes_resume_at_the_right_byte() -> None:
         E(data="b", id="7"),
     ]
     assert decoder.comment_count == 1
+
+
+def test_one_provider_event_per_chunk_takes_the_fastest_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def slower(self: SSEDecoder, chunk: bytes) -> list[ServerSentEvent]:
+        raise AssertionError(f"a slower path taken for {chunk!r}")
+
+    decoder = SSEDecoder()
+    decoder.close()
+    monkeypatch.setattr(SSEDecoder, "_feed", slower)
+    monkeypatch.setattr(SSEDecoder, "_feed_simple", slower)
+    assert decoder.feed(b'data: {"a": 1}\n\n') == [E(data='{"a": 1}')]
+    assert decoder.feed(b"event: ping\ndata: x\n\n") == [E("ping", "x")]
+    assert decoder.feed(b"event: \ndata: y\n\n") == [E("message", "y")]
+    assert decoder.feed(b"data: \xff\n\n") == [E(data="\ufffd")]
