@@ -347,3 +347,19 @@ def test_an_invalid_bundled_file_names_itself(monkeypatch: pytest.MonkeyPatch) -
 def test_bundled_prices_are_ascii() -> None:
     path = Path(_pricing.__file__).with_name("prices.json")
     path.read_bytes().decode("ascii")  # raises if not: the file is read with utf-8
+
+
+def test_every_price_field_is_read_from_a_file(tmp_path: Path) -> None:
+    fields = {"input": 3, "output": 15, "cached_input": 0.3, "cache_write": 3.75}
+    fields["cache_write_1h"] = 6
+    t = PriceTable()
+    t.load_file(write(tmp_path, "p.json", {"models": {"m": fields}}))
+    assert t.lookup("m") == ModelPrice(3.0, 15.0, 0.3, 3.75, 6.0)
+
+
+def test_cost_result_carries_its_breakdown() -> None:
+    result = small_table().cost("base-model", Usage.build(1_000_000, 1_000_000))
+    assert result.breakdown == CostBreakdown(
+        input=1.0, cached_input=0.0, cache_write=0.0, output=2.0
+    )
+    assert result.cost_usd == 3.0
