@@ -117,7 +117,12 @@ def prepare(module: str, tests: list[str]) -> Path:
 
 def mutmut(work: Path, *args: str, check: bool = True) -> str:
     # Each test runs once per mutant: property tests try a fifth of their examples.
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", STEER_TRIO_EXAMPLES_SCALE="0.2")
+    env = dict(
+        os.environ,
+        PYTHONDONTWRITEBYTECODE="1",
+        STEER_TRIO_EXAMPLES_SCALE="0.2",
+        STEER_TRIO_UNDER_MUTATION="1",
+    )
     done = subprocess.run(
         [sys.executable, "-m", "mutmut", *args],
         cwd=work,
@@ -196,7 +201,14 @@ def main() -> int:
     unknown = [m for m in chosen if m not in modules]
     if unknown:
         raise SystemExit(f"not in mutation/modules.toml: {unknown}")
-    outcomes = [run_module(m, modules[m], equivalents) for m in chosen]
+    outcomes = []
+    broken = []
+    for module in chosen:
+        try:
+            outcomes.append(run_module(module, modules[module], equivalents))
+        except SystemExit as exc:  # this module could not be run: say so, go on
+            print(exc, flush=True)
+            broken.append(module)
 
     failed = False
     for o in outcomes:
@@ -216,7 +228,9 @@ def main() -> int:
     for e in stale:
         # Not an error: the line may have been killed by a new test, or rewritten.
         print(f"note: stale entry in equivalents.toml: {e.module}: {e.original}")
-    return 1 if failed else 0
+    for module in broken:
+        print(f"{module:42} not run (see above)")
+    return 1 if failed or broken else 0
 
 
 if __name__ == "__main__":
