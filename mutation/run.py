@@ -155,11 +155,17 @@ def changed_lines(diff: str) -> tuple[str, str]:
     return _norm("\n".join(removed)), _norm("\n".join(added))
 
 
-def run_module(module: str, tests: list[str], equivalents: list[Equivalent]) -> Outcome:
-    work = prepare(module, tests)
-    print(f"== {module}: mutating, running {', '.join(tests)}", flush=True)
-    # mutmut exits non-zero when some mutants survive: its results say what happened.
-    log = mutmut(work, "run", "--max-children", str(os.cpu_count() or 2), check=False)
+def run_module(
+    module: str, tests: list[str], equivalents: list[Equivalent], *, rescore: bool = False
+) -> Outcome:
+    if rescore:  # the verdicts of the last run, against the equivalents as they are now
+        work = WORK / module.replace("/", "_").removesuffix(".py")
+        log = ""
+    else:
+        work = prepare(module, tests)
+        print(f"== {module}: mutating, running {', '.join(tests)}", flush=True)
+        # mutmut exits non-zero when some mutants survive: its results say what happened.
+        log = mutmut(work, "run", "--max-children", str(os.cpu_count() or 2), check=False)
     outcome = Outcome(module)
     for line in mutmut(work, "results", "--all", "true").splitlines():
         match = _RESULT.match(line)
@@ -195,6 +201,9 @@ def run_module(module: str, tests: list[str], equivalents: list[Equivalent]) -> 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help="modules to run (default: all)")
+    parser.add_argument(
+        "--rescore", action="store_true", help="score the last run again; mutate nothing"
+    )
     args = parser.parse_args()
     threshold, modules, equivalents = load_config()
     chosen = args.modules or list(modules)
@@ -205,7 +214,7 @@ def main() -> int:
     broken = []
     for module in chosen:
         try:
-            outcomes.append(run_module(module, modules[module], equivalents))
+            outcomes.append(run_module(module, modules[module], equivalents, rescore=args.rescore))
         except SystemExit as exc:  # this module could not be run: say so, go on
             print(exc, flush=True)
             broken.append(module)

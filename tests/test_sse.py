@@ -1009,3 +1009,34 @@ def test_one_provider_event_per_chunk_takes_the_fastest_path(
     assert decoder.feed(b"event: ping\ndata: x\n\n") == [E("ping", "x")]
     assert decoder.feed(b"event: \ndata: y\n\n") == [E("message", "y")]
     assert decoder.feed(b"data: \xff\n\n") == [E(data="\ufffd")]
+
+
+def test_coalesced_events_then_other_shapes_resume_exactly() -> None:
+    # Were the general path to resume even a few bytes early, the tail "data" of the
+    # first event would read as a data line of its own.
+    decoder = SSEDecoder()
+    decoder.close()
+    assert decoder.feed(b"data: data\n\nid: 7\ndata: c\n\n") == [
+        E(data="data"),
+        E(data="c", id="7"),
+    ]
+
+
+def test_size_limit_counts_lines_across_chunks() -> None:
+    decoder = SSEDecoder(max_event_bytes=15)
+    assert decoder.feed(b"data: 12345\n") == []
+    with pytest.raises(SSEEventTooLargeError) as info:
+        decoder.feed(b"data: 67890\n")  # 11 + 11 bytes in one event
+    assert info.value.raw == b"data: 12345"
+
+
+def test_size_limit_with_comments() -> None:
+    ok = SSEDecoder(max_event_bytes=10)
+    assert ok.feed(b":123456789\n") == []  # 10 bytes: exactly the limit
+    assert ok.comment_count == 1
+    assert ok.feed(b"data: 1234\n\n") == [E(data="1234")]
+    decoder = SSEDecoder(max_event_bytes=10)
+    assert decoder.feed(b"data: 12\n") == []
+    with pytest.raises(SSEEventTooLargeError) as info:
+        decoder.feed(b":abc\n")  # 8 + 4 bytes: the comment tips the event over
+    assert info.value.raw == b"data: 12"  # the event's start, not the comment
