@@ -3,6 +3,8 @@
 Everything public is importable from here; the submodules are private.
 """
 
+import logging
+
 from ._batch._engines import BATCH_DISCOUNTS, ProviderBatchJob, ProviderBatchStatus
 from ._batch._runner import Batch
 from ._batch._types import (
@@ -170,3 +172,7 @@ __all__ = [
 ]
 
 publish(globals(), __all__, __name__)
+
+# A library's logger stays silent until the application configures logging (the
+# standard library's advice): no "last resort" lines on stderr from us.
+logging.getLogger(__name__).addHandler(logging.NullHandler())

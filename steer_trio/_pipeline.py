@@ -418,7 +418,9 @@ class Pipeline:
             if billed:
                 await self._settle_usage(response, parser, cancelled=cancelled)
             else:
-                _not_billed(response, error)
+                await self.accounting.settle(
+                    response, None, cancelled=cancelled, billed=False, reason=_why_not_billed(error)
+                )
         self._attach(error, response)
         on_error = self.callbacks.on_error
         # A `break` (GeneratorExit) is the caller's own choice: nothing to report.
@@ -480,21 +482,13 @@ def _callback_error(
     return error
 
 
-def _not_billed(response: StreamingResponse[Any], error: BaseException) -> None:
+def _why_not_billed(error: BaseException) -> str:
     status = getattr(error, "status_code", None)
-    why = (
-        f"the provider answered HTTP {status} before any output"
-        if status
-        else (
-            "the request never reached the provider"
-            if isinstance(error, SteerError)
-            else "the request ended before the provider answered"
-        )
-    )
-    response.usage_info = None
-    response.cost_usd = 0.0
-    response.cost_breakdown = None
-    response.cost_reason = f"not billed: {why}"
+    if status:
+        return f"the provider answered HTTP {status} before any output"
+    if isinstance(error, SteerError):
+        return "the request never reached the provider"
+    return "the request ended before the provider answered"
 
 
 def _structure(model: type, value: Any, response: StreamingResponse[Any]) -> Any:

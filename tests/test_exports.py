@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
+import subprocess
+import sys
 
 import steer_trio
 
@@ -79,6 +82,42 @@ def test_seed_names() -> None:
     assert steer_trio.SteerLLMClient is steer_trio.SteerClient
 
 
+_NO_IO_SCRIPT = """
+import builtins, io, json, socket, sys, threading
+seen = []
+real_open = builtins.open
+def spy_open(file, *args, **kwargs):
+    seen.append(str(file))
+    return real_open(file, *args, **kwargs)
+builtins.open = io.open = spy_open
+def no_network(*args, **kwargs):
+    seen.append("network")
+    raise OSError("no network here")
+socket.socket.connect = socket.getaddrinfo = no_network
+threads = threading.active_count()
+import steer_trio
+from steer_trio._processing import _accounting, _pricing, _tokens
+client = steer_trio.SteerClient(api_keys={"openai": "x"})
+print(json.dumps({
+    "seen": seen,
+    "threads": threading.active_count() - threads,
+    "tiktoken": "tiktoken" in sys.modules,
+    "prices": _pricing._default is not None or _accounting._price_table is not None,
+    "encodings": list(_tokens._cache),
+    "client": type(client).__name__,
+}))
+"""
+
+
 def test_import_does_no_io_and_needs_no_loop() -> None:
-    client = steer_trio.SteerClient(api_keys={"openai": "x"})
-    assert client is not None
+    # A fresh interpreter: this process has long since loaded everything.
+    out = subprocess.run(
+        [sys.executable, "-c", _NO_IO_SCRIPT], capture_output=True, text=True, check=True
+    )
+    report = json.loads(out.stdout)
+    assert report["client"] == "SteerClient"  # built with no trio run and no event loop
+    assert "network" not in report["seen"]
+    assert not [p for p in report["seen"] if p.endswith((".json", ".tiktoken", ".toml"))]
+    assert report["threads"] == 0
+    assert report["tiktoken"] is False  # the tokenizer loads on first use, not on import
+    assert report["prices"] is False and report["encodings"] == []

@@ -14,9 +14,11 @@ from conftest import FIXTURES
 from conftest import steer_client as steer
 
 from steer_trio import (
+    APIConnectionError,
     ConnectTimeout,
     EventTransformer,
     ResponseValidationError,
+    ServerError,
     SteerClient,
     StreamDeltaEvent,
     StreamingOptions,
@@ -268,10 +270,14 @@ async def test_option_retry_on_connection_error(
     options = StreamingOptions(retry_on_connection_error=retry)
     async with steer(fake_provider, streaming_options=options) as client:
         with trio.fail_after(30):
-            try:
-                await client.stream_with_usage("x", model="gpt-4o")
-            except Exception:
-                assert not retry
+            if retry:
+                response = await client.stream_with_usage("x", model="gpt-4o")
+                assert response.get_text() == "ok"  # the retried request's answer
+                assert not response.is_partial
+            else:
+                with pytest.raises(APIConnectionError) as info:
+                    await client.stream_with_usage("x", model="gpt-4o")
+                assert info.value.content_delivered is False
     assert len(fake_provider.requests) == requests
 
 
@@ -282,8 +288,9 @@ async def test_option_max_retries(
     fake_provider.route("gpt-4o", Scenario(fault=Fault("http_error", status=503)))
     options = StreamingOptions(max_retries=max_retries)
     async with steer(fake_provider, streaming_options=options) as client:
-        with trio.fail_after(60), pytest.raises(Exception):  # noqa: B017
+        with trio.fail_after(60), pytest.raises(ServerError) as info:
             await client.stream_with_usage("x", model="gpt-4o")
+    assert info.value.status_code == 503
     assert len(fake_provider.requests) == max_retries + 1
 
 

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from _budget import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -236,6 +237,55 @@ def test_close_discards_and_the_decoder_can_continue() -> None:
     assert decoder.feed(b"event: x\ndata: partial\n") == []
     assert decoder.close() == []
     assert decoder.feed(b"data: after\n\n") == [E(data="after")]
+
+
+def test_close_drops_a_half_read_line() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: hal") == []
+    assert decoder.close() == []
+    # Were "data: hal" kept, this would complete it into an event "half".
+    assert decoder.feed(b"f\n") == []
+    assert decoder.feed(b"\n") == []
+
+
+def test_close_forgets_the_event_type_data_and_retry() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"event: stale\nretry: 5\ndata: old\n") == []
+    assert decoder.close() == []
+    # Line by line: the general path, which reads the decoder's event state.
+    assert decoder.feed(b"data: new\n") == []
+    assert decoder.feed(b"\n") == [E("message", "new", None, None)]
+
+
+def test_close_forgets_the_size_of_a_half_read_event() -> None:
+    decoder = SSEDecoder(max_event_bytes=13)
+    assert decoder.feed(b"data: 123\n") == []  # 9 bytes of the event so far
+    assert decoder.feed(b"data") == []  # and 4 of a line
+    assert decoder.close() == []
+    # 13 bytes: exactly the limit, unless either stale count were still added.
+    assert decoder.feed(b"data: 1234567") == []
+    assert decoder.feed(b"\n\n") == [E(data="1234567")]
+
+
+def test_close_ends_the_start_of_the_stream() -> None:
+    # A BOM only counts at the very start; after close() the start has been seen.
+    decoder = SSEDecoder()
+    assert decoder.feed(b"\xef\xbb") == []  # maybe the start of a BOM: held back
+    assert decoder.close() == []
+    assert decoder.feed(b"data: x\n") == []  # the held bytes were dropped, not prepended
+    assert decoder.feed(b"\n") == [E(data="x")]
+    fresh = SSEDecoder()
+    assert fresh.close() == []
+    assert fresh.feed(BOM + b"data: x\n\n") == []  # now the BOM is part of a field name
+
+
+def test_retry_does_not_outlive_its_event_on_any_path() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"retry: 5\n\n") == []  # an event without data: dropped
+    assert decoder.feed(b"data: a\n") == []
+    assert decoder.feed(b"\n") == [E(data="a", retry=None)]
+    assert decoder.feed(b"retry: 7\ndata: b\n\ndata: c\n") == [E(data="b", retry=7)]
+    assert decoder.feed(b"\n") == [E(data="c", retry=None)]
 
 
 def test_empty_chunks_change_nothing() -> None:
@@ -752,7 +802,7 @@ STREAMS = st.one_of(
 CUTS = st.lists(st.integers(min_value=0, max_value=1000), max_size=20)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(body=STREAMS, cuts=CUTS)
 def test_matches_the_reference_under_any_chunking(body: bytes, cuts: list[int]) -> None:
     events, comments, last_id = reference(body)
@@ -766,7 +816,7 @@ def test_matches_the_reference_under_any_chunking(body: bytes, cuts: list[int]) 
         assert decoder.last_event_id == last_id
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(body=STREAMS, cuts=CUTS, limit=st.integers(min_value=2, max_value=40))
 def test_size_limit_is_independent_of_chunking(body: bytes, cuts: list[int], limit: int) -> None:
     events = reference(body)[0]
@@ -855,7 +905,7 @@ def streams(draw: st.DrawFn) -> tuple[bytes, list[int], list[ServerSentEvent], i
     return body, cuts, expected, comments, last_id
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(stream=streams(), cuts=CUTS)
 def test_round_trip_under_any_chunking(
     stream: tuple[bytes, list[int], list[ServerSentEvent], int, str | None], cuts: list[int]
@@ -886,3 +936,107 @@ def test_recordings_decode_the_same_in_any_chunking(fixtures_dir: Path) -> None:
         per_line = body.splitlines(keepends=True)
         assert decode(*per_line) == expected, path
         assert decode(*split_at(body, list(range(0, len(body), 7)))) == expected, path
+
+
+# -- the coalesced-events path -------------------------------------------------------
+
+
+@pytest.fixture
+def no_general_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail if the general path is taken: the shapes below must not need it."""
+
+    def general(self: SSEDecoder, chunk: bytes) -> list[ServerSentEvent]:
+        raise AssertionError(f"general path taken for {chunk!r}")
+
+    monkeypatch.setattr(SSEDecoder, "_feed", general)
+
+
+def test_coalesced_provider_events_take_the_fast_path(no_general_path: None) -> None:
+    decoder = SSEDecoder()
+    decoder.close()  # the start of the stream is behind: a first chunk may be fast
+    chunk = b'data: {"a": 1}\n\nevent: delta\ndata: x\n\nevent: \ndata: y\n\ndata: z\n\n'
+    assert decoder.feed(chunk) == [
+        E(data='{"a": 1}'),
+        E("delta", "x"),
+        E("message", "y"),  # an empty event name means "message"
+        E(data="z"),
+    ]
+    assert decoder.feed(b"data: 1\n\ndata: 2\n\n") == [E(data="1"), E(data="2")]
+
+
+def test_coalesced_events_replace_invalid_utf8(no_general_path: None) -> None:
+    decoder = SSEDecoder()
+    decoder.close()
+    chunk = b"data: a\xffb\n\nevent: e\xfe\ndata: \xc3\n\n"
+    assert decoder.feed(chunk) == [E(data="a\ufffdb"), E("e\ufffd", "\ufffd")]
+
+
+def test_coalesced_events_up_to_the_size_limit(no_general_path: None) -> None:
+    decoder = SSEDecoder(max_event_bytes=12)
+    decoder.close()
+    # "data: 123456" is 12 bytes: exactly the limit, so still the fast path.
+    assert decoder.feed(b"data: 1\n\ndata: 123456\n\n") == [E(data="1"), E(data="123456")]
+
+
+def test_coalesced_events_then_other_shapes_resume_at_the_right_byte() -> None:
+    decoder = SSEDecoder()
+    decoder.close()
+    chunk = b"data: a\n\nevent: e\ndata: b\n\nid: 7\ndata: c\n\ndata: d\n\n"
+    assert decoder.feed(chunk) == [
+        E(data="a"),
+        E("e", "b"),
+        E(data="c", id="7"),
+        E(data="d", id="7"),
+    ]
+    assert decoder.feed(b"data: a\n\n: keep-alive\ndata: b\n\n") == [
+        E(data="a", id="7"),
+        E(data="b", id="7"),
+    ]
+    assert decoder.comment_count == 1
+
+
+def test_one_provider_event_per_chunk_takes_the_fastest_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def slower(self: SSEDecoder, chunk: bytes) -> list[ServerSentEvent]:
+        raise AssertionError(f"a slower path taken for {chunk!r}")
+
+    decoder = SSEDecoder()
+    decoder.close()
+    monkeypatch.setattr(SSEDecoder, "_feed", slower)
+    monkeypatch.setattr(SSEDecoder, "_feed_simple", slower)
+    assert decoder.feed(b'data: {"a": 1}\n\n') == [E(data='{"a": 1}')]
+    assert decoder.feed(b"event: ping\ndata: x\n\n") == [E("ping", "x")]
+    assert decoder.feed(b"event: \ndata: y\n\n") == [E("message", "y")]
+    assert decoder.feed(b"data: \xff\n\n") == [E(data="\ufffd")]
+
+
+def test_coalesced_events_then_other_shapes_resume_exactly() -> None:
+    # Were the general path to resume even a few bytes early, the tail "data" of the
+    # first event would read as a data line of its own.
+    decoder = SSEDecoder()
+    decoder.close()
+    assert decoder.feed(b"data: data\n\nid: 7\ndata: c\n\n") == [
+        E(data="data"),
+        E(data="c", id="7"),
+    ]
+
+
+def test_size_limit_counts_lines_across_chunks() -> None:
+    decoder = SSEDecoder(max_event_bytes=15)
+    assert decoder.feed(b"data: 12345\n") == []
+    with pytest.raises(SSEEventTooLargeError) as info:
+        decoder.feed(b"data: 67890\n")  # 11 + 11 bytes in one event
+    assert info.value.raw == b"data: 12345"
+
+
+def test_size_limit_with_comments() -> None:
+    ok = SSEDecoder(max_event_bytes=10)
+    assert ok.feed(b":123456789\n") == []  # 10 bytes: exactly the limit
+    assert ok.comment_count == 1
+    assert ok.feed(b"data: 1234\n\n") == [E(data="1234")]
+    decoder = SSEDecoder(max_event_bytes=10)
+    assert decoder.feed(b"data: 12\n") == []
+    with pytest.raises(SSEEventTooLargeError) as info:
+        decoder.feed(b":abc\n")  # 8 + 4 bytes: the comment tips the event over
+    assert info.value.raw == b"data: 12"  # the event's start, not the comment

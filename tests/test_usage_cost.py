@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -80,31 +78,6 @@ async def test_offline_registration_preferred_for_cl100k() -> None:
         encoding = await _tokens.load_encoding("cl100k_base")
     assert encoding is not None
     assert encoding.encode("hello world") == OFFLINE.encode("hello world")
-
-
-async def test_encoding_that_hangs_falls_back_once(
-    monkeypatch: pytest.MonkeyPatch, autojump_clock: Any
-) -> None:
-    warmed = dict(_tokens._cache)  # what the session warmed, put back below
-    _tokens._reset_cache_for_tests()
-    release = threading.Event()
-
-    def hang(name: str) -> Any:
-        release.wait(30)
-        return None
-
-    monkeypatch.setattr(_tokens, "_load_blocking", hang)
-    try:
-        with trio.fail_after(60), pytest.warns(RuntimeWarning, match="character estimate"):
-            assert await _tokens.load_encoding("o200k_base", within=5.0) is None
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # a second call neither waits nor warns
-            with trio.fail_after(0.001):
-                assert await _tokens.load_encoding("o200k_base") is None
-    finally:
-        release.set()
-        _tokens._reset_cache_for_tests()
-        _tokens._cache.update(warmed)
 
 
 # -- prices and cost --------------------------------------------------------------------

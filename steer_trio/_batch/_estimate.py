@@ -8,7 +8,6 @@ none. Costs come from the price table, with the batch engines' discount applied.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from .._processing import _tokens
@@ -54,16 +53,10 @@ class Estimator:
         """Load the model's encoding (once per process; off the event loop).
 
         Where it cannot be had (offline, no cached file), prompts are estimated by
-        characters, quietly: the warning about local *usage* counts stays for the
-        stream that needs one."""
+        characters (the tokenizer says so once, on the ``steer_trio`` logger)."""
         name = _tokens.encoding_name_for_model(model)
         if name is not None and name not in self._encodings:
-            warned_before = name in _tokens._warned
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                self._encodings[name] = await _tokens.load_encoding(name)
-            if not warned_before:
-                _tokens._warned.discard(name)
+            self._encodings[name] = await _tokens.load_encoding(name)
 
     def prepare_blocking(self, model: str) -> None:
         """:meth:`prepare` for code already in a worker thread (the dry run)."""

@@ -4,18 +4,25 @@ Provider-reported usage always wins. When there is none (a server without usage,
 stream cut before its usage chunk, a cancelled stream) and aggregation is on, we count
 locally: the text pieces are already kept by the response builder, so each piece is
 counted exactly once, and only when a count is actually needed (a stream whose
-provider reports usage costs nothing here).
+provider reports usage costs nothing here). A request the provider refused before any
+answer (or that never connected) is not billed: no usage, cost 0.0, and the reason.
 
-The tiktoken encoding is loaded the first time a count is needed (off the event loop,
-bounded), never at stream start, so it costs nothing on the time to first token. A
-cancelled stream does not wait for it: if it is not loaded yet, that stream's estimate
-is by characters (``source="character"``) and the load starts in the background.
+The event loop is never blocked by counting: a long text (over
+``_INLINE_COUNT_CHARS``) is encoded in a worker thread, whole, so the count stays exact
+(tiktoken merges across the pieces' boundaries).
+
+The tiktoken encoding is loaded the first time a count is needed (in a background
+thread), never at stream start, so it costs nothing on the time to first token. Only a
+stream that completed waits for it (bounded); a cancelled or failed one never does:
+if it is not loaded yet, that stream's estimate is by characters
+(``source="character"``) and the load goes on in the background for the next stream.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable
 from typing import Any
 
 import trio
@@ -26,9 +33,15 @@ from . import _pricing, _tokens
 
 __all__ = ["UsageAccounting", "get_price_table"]
 
+#: Texts up to this many characters are counted inline (well under a millisecond of
+#: tiktoken); longer ones in a worker thread.
+_INLINE_COUNT_CHARS = 32_768
+#: How long a cancelled or failed stream waits for a threaded count before settling
+#: for the character estimate.
+_ERROR_PATH_COUNT_WITHIN = 1.0
+
 _price_table: _pricing.PriceTable | None = None
 _price_lock: trio.Lock | None = None
-_prefetching: set[str] = set()
 _warned_models: set[str] = set()
 
 
@@ -46,8 +59,9 @@ async def get_price_table() -> _pricing.PriceTable:
 
 
 def _set_price_table(table: _pricing.PriceTable | None) -> None:
-    global _price_table
+    global _price_table, _price_lock
     _price_table = table
+    _price_lock = None
 
 
 class UsageAccounting:
@@ -78,28 +92,19 @@ class UsageAccounting:
             )
         return name
 
-    def prefetch(self) -> None:
-        """Start loading the encoding in the background (once per process)."""
-        name = self.encoding_name
-        if name is None or name in _prefetching or _tokens.is_encoding_cached(name):
-            return
-        _prefetching.add(name)
-
-        async def load() -> None:
-            await _tokens.load_encoding(name)
-
-        trio.lowlevel.spawn_system_task(load, name=f"steer_trio-load-{name}")
-
-    async def _encoding(self, *, cancelled: bool) -> Any:
+    async def _encoding(self, *, wait: bool) -> Any:
         name = self.encoding_name
         if name is None:
             return None
         if _tokens.is_encoding_cached(name):
-            return _tokens.cached_encoding(name)
-        if cancelled:
-            # No waiting on a cancelled path: estimate by characters now, and load the
-            # encoding in the background for the next stream.
-            self.prefetch()
+            encoding = _tokens.cached_encoding(name)
+            if encoding is None:
+                _tokens.note_unavailable(name)
+            return encoding
+        if not wait:
+            # No waiting on a cancelled or failed stream: estimate by characters now,
+            # and let the encoding load in the background for the next stream.
+            _tokens.start_loading(name)
             return None
         return await _tokens.load_encoding(name)
 
@@ -110,29 +115,39 @@ class UsageAccounting:
         *,
         final: bool = True,
         cancelled: bool,
+        billed: bool = True,
+        reason: str | None = None,
     ) -> None:
-        """Fill ``response.usage_info`` and the cost fields."""
+        """Fill ``response.usage_info`` and the cost fields.
+
+        ``billed=False`` is for a request that produced nothing the provider bills: it
+        refused it (HTTP 4xx/5xx) before any answer, or it never connected. Then usage
+        is None, the cost 0.0, and ``cost_reason`` says "not billed: " + ``reason``.
+        """
+        if not billed:
+            response.usage_info = None
+            response.cost_usd = 0.0
+            response.cost_breakdown = None
+            response.cost_reason = f"not billed: {reason or 'the request got no answer'}"
+            return
         usage = provider_usage if final else None
         if usage is None and self.options.enable_usage_aggregation:
-            usage = await self._estimate(response, cancelled=cancelled)
-            if provider_usage is not None:
-                # The provider's prompt count is exact even when its output count is not.
-                usage = Usage.build(
-                    provider_usage.prompt_tokens,
-                    max(usage.completion_tokens, provider_usage.completion_tokens),
-                    cache_read_tokens=provider_usage.cache_read_tokens,
-                    cache_write_tokens=provider_usage.cache_write_tokens,
-                    cache_write_1h_tokens=provider_usage.cache_write_1h_tokens,
-                    is_estimated=True,
-                    source=usage.source,
-                )
+            # Only a stream that completed may wait for the tokenizer: an error or a
+            # cancellation is reported without delay.
+            settled = not cancelled and not response.is_partial
+            usage = _with_provider_prompt(
+                await self._estimate(response, settled=settled), provider_usage
+            )
         elif usage is None:
             usage = provider_usage
         response.usage_info = usage
         if usage is None:
             response.cost_reason = "no usage: the provider reported none and aggregation is off"
             return
-        table = await get_price_table()
+        self._price(response, usage, await get_price_table())
+
+    def _price(self, response: Any, usage: Usage, table: _pricing.PriceTable) -> None:
+        """The cost of ``usage``: the answering model's price, else the requested one's."""
         result = table.cost(response.model or self.model, usage)
         if result.cost_usd is None and response.model != self.model:
             result = table.cost(self.model, usage)
@@ -152,52 +167,68 @@ class UsageAccounting:
                 if name is not None and _tokens.is_encoding_cached(name)
                 else None
             )
-            usage = self._estimate_with(response, encoding)
-            if provider_usage is not None:
-                usage = Usage.build(
-                    provider_usage.prompt_tokens,
-                    max(usage.completion_tokens, provider_usage.completion_tokens),
-                    cache_read_tokens=provider_usage.cache_read_tokens,
-                    cache_write_tokens=provider_usage.cache_write_tokens,
-                    cache_write_1h_tokens=provider_usage.cache_write_1h_tokens,
-                    is_estimated=True,
-                    source=usage.source,
-                )
+            estimate = _count(self.messages, list(_generated_texts(response)), encoding)
+            usage = _with_provider_prompt(estimate, provider_usage)
         elif usage is None:
             usage = provider_usage
         response.usage_info = usage
         if usage is None:
             response.cost_reason = "no usage: the provider reported none and aggregation is off"
             return
-        table = _price_table
-        if table is None:
+        if _price_table is None:
             response.cost_reason = "the price table was not loaded yet"
             return
-        result = table.cost(response.model or self.model, usage)
-        if result.cost_usd is None and response.model != self.model:
-            result = table.cost(self.model, usage)
-        response.cost_usd = result.cost_usd
-        response.cost_breakdown = result.breakdown
-        response.cost_reason = result.reason
+        self._price(response, usage, _price_table)
 
-    async def _estimate(self, response: Any, *, cancelled: bool) -> Usage:
-        encoding = await self._encoding(cancelled=cancelled)
-        return self._estimate_with(response, encoding)
+    async def _estimate(self, response: Any, *, settled: bool) -> Usage:
+        encoding = await self._encoding(wait=settled)
+        generated = list(_generated_texts(response))
+        prompt = (t for m in self.messages for t in _tokens.message_texts(m))
+        size = sum(map(len, generated)) + sum(map(len, prompt))
+        if encoding is None or size <= _INLINE_COUNT_CHARS:
+            return _count(self.messages, generated, encoding)
+        # A long text: encode it whole in a worker thread (exact, and the loop runs on).
+        # A failed or cancelled stream waits only so long, then estimates by characters.
+        with trio.move_on_after(math.inf if settled else _ERROR_PATH_COUNT_WITHIN):
+            return await trio.to_thread.run_sync(
+                _count, self.messages, generated, encoding, abandon_on_cancel=True
+            )
+        return _count(self.messages, generated, None)
 
-    def _estimate_with(self, response: Any, encoding: Any) -> Usage:
-        counter = _tokens.make_counter(encoding)
-        # Everything the model generated costs tokens: answer, reasoning, refusals and
-        # tool-call arguments.
-        counter.feed(response.text)
-        for choice in response.choices:
-            if choice.index != 0:
-                counter.feed(choice.text)
-            counter.feed(choice.reasoning)
-            counter.feed(choice.refusal or "")
-            for call in choice.tool_calls:
-                counter.feed((call.name or "") + call.arguments)
-        prompt, _ = _tokens.count_prompt_tokens(self.messages, encoding=encoding)
-        completion = counter.count
-        if not math.isfinite(completion):  # pragma: no cover - defensive
-            completion = 0
-        return _tokens.estimate_usage(prompt, completion, counter.source)
+
+def _with_provider_prompt(estimate: Usage, provider_usage: Usage | None) -> Usage:
+    """The provider's prompt count is exact even when its output count is not final:
+    keep it, with the larger of the two output counts, marked estimated."""
+    if provider_usage is None:
+        return estimate
+    return Usage.build(
+        provider_usage.prompt_tokens,
+        max(estimate.completion_tokens, provider_usage.completion_tokens),
+        cache_read_tokens=provider_usage.cache_read_tokens,
+        cache_write_tokens=provider_usage.cache_write_tokens,
+        cache_write_1h_tokens=provider_usage.cache_write_1h_tokens,
+        is_estimated=True,
+        source=estimate.source,
+    )
+
+
+def _generated_texts(response: Any) -> Iterable[str]:
+    """Everything the model generated costs tokens: answer, reasoning, refusals and
+    tool-call arguments (with their names), for every choice."""
+    yield response.text
+    for choice in response.choices:
+        if choice.index != 0:
+            yield choice.text  # response.text is choice 0's
+        yield choice.reasoning
+        yield choice.refusal or ""
+        for call in choice.tool_calls:
+            yield (call.name or "") + call.arguments
+
+
+def _count(messages: list[dict[str, Any]], generated: list[str], encoding: Any) -> Usage:
+    """Blocking (tiktoken): the estimated usage of a prompt and its generated texts."""
+    counter = _tokens.make_counter(encoding)
+    for text in generated:
+        counter.feed(text)
+    prompt, _ = _tokens.count_prompt_tokens(messages, encoding=encoding)
+    return _tokens.estimate_usage(prompt, counter.count, counter.source)

