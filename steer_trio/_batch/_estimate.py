@@ -11,6 +11,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import trio
+
 from .._processing import _tokens
 from .._processing._pricing import PriceTable
 from .._providers._routing import route_model
@@ -57,13 +59,15 @@ class Estimator:
         characters, quietly: the warning about local *usage* counts stays for the
         stream that needs one."""
         name = _tokens.encoding_name_for_model(model)
-        if name is not None and name not in self._encodings:
-            warned_before = name in _tokens._warned
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                self._encodings[name] = await _tokens.load_encoding(name)
-            if not warned_before:
-                _tokens._warned.discard(name)
+        if name is None or name in self._encodings:
+            await trio.lowlevel.checkpoint()
+            return
+        warned_before = name in _tokens._warned
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self._encodings[name] = await _tokens.load_encoding(name)
+        if not warned_before:
+            _tokens._warned.discard(name)
 
     def prepare_blocking(self, model: str) -> None:
         """:meth:`prepare` for code already in a worker thread (the dry run)."""
