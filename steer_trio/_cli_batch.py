@@ -30,9 +30,7 @@ from ._batch._files import InputScan, OutputFile, PendingRequests, scan_input
 from ._batch._jobfile import iter_lines, parse_shard, record_for_bad_line, scan_output
 from ._batch._report import (
     EXIT_CONFIG,
-    EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_SOME_FAILED,
     EXIT_USAGE,
     Display,
     ResultWriter,
@@ -46,15 +44,7 @@ if TYPE_CHECKING:
     from . import Batch, SteerClient
     from ._batch._options import BatchOptions
 
-__all__ = [
-    "EXIT_CONFIG",
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
-    "EXIT_SOME_FAILED",
-    "EXIT_USAGE",
-    "add_batch_parser",
-    "main",
-]
+__all__ = ["Job", "add_batch_parser", "main", "write_bad_lines"]
 
 ENGINES = ("live", "openai-batch", "anthropic-batch")
 #: Below this many requests to run, worker processes cost more than they save.

@@ -604,3 +604,68 @@ async def test_a_budget_needs_a_price(fake_provider: FakeProvider) -> None:
             ) as results:
                 async for _ in results:
                     pass
+
+
+def test_an_unknown_option_is_refused_with_a_suggestion() -> None:
+    from steer_trio import ConfigurationError, SteerClient
+
+    client = SteerClient(api_keys={"openai": "x"})
+    with pytest.raises(ConfigurationError, match="did you mean 'max_concurrency'"):
+        client.batch([], max_concurency=3)  # type: ignore[call-arg]
+    with pytest.raises(ConfigurationError, match="did you mean 'temperature'"):
+        client.batch([], temprature=0.5)  # type: ignore[call-arg]
+    for options in ({"expected_output_tokens": 0}, {"buffer_size": -1}, {"limit_share": 0}):
+        with pytest.raises(ConfigurationError):
+            client.batch([], **options)
+
+
+async def test_batch_callbacks_go_to_every_request_and_a_requests_own_win(
+    fake_provider: FakeProvider,
+) -> None:
+    fake_provider.route("gpt-4o", Scenario(fault=Fault("http_error", status=400)))
+    shared: list[str] = []
+    own: list[str] = []
+    errors: list[str] = []
+    requests = [
+        {"id": "shared", "prompt": "hi"},
+        {"id": "own", "prompt": "hi", "on_delta": lambda e: own.append(e.delta.value)},
+        {"id": "broken", "prompt": "hi", "model": "gpt-4o"},
+    ]
+    async with steer_client(fake_provider) as client:
+        results = await collect(
+            client.batch(
+                requests,
+                model=MODEL,
+                ordered=True,
+                on_delta=lambda e: shared.append(e.delta.value),
+                on_error=lambda e: errors.append(e.error_type),
+            )
+        )
+    assert [r.status for r in results] == ["completed", "completed", "failed"]
+    assert "".join(shared) == results[0].text and "".join(own) == results[1].text
+    assert errors == ["BadRequestError"]
+
+
+async def test_an_async_source_is_closed_when_the_batch_stops_early(
+    fake_provider: FakeProvider, autojump_clock: Any
+) -> None:
+    fake_provider.route(MODEL, Scenario(text=["slow "] * 5, delay=1.0))
+    closed = trio.Event()
+    pulled = 0
+
+    async def source() -> Any:
+        nonlocal pulled
+        try:
+            for i in range(1000):
+                pulled += 1
+                yield f"prompt {i}"
+        finally:
+            closed.set()
+
+    async with steer_client(fake_provider) as client:
+        generator = source()
+        async with client.batch(generator, model=MODEL, max_concurrency=2) as results:
+            async for _ in results:
+                break
+        assert closed.is_set()
+    assert pulled < 10

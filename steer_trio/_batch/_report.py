@@ -13,7 +13,7 @@ from typing import Any
 
 import trio
 
-from .._groups import collapse_group
+from .._tasks import open_task_nursery
 from ._files import OutputFile
 from ._jobfile import record_for_bad_line
 from ._types import BatchInputError, BatchProgress, BatchResult
@@ -51,25 +51,11 @@ async def alongside(*tasks: Callable[[], Awaitable[object]]) -> AsyncIterator[No
     """Run ``tasks`` while the block runs (the display, the writer, a signal watcher);
     they are cancelled when it ends. One exception comes out, never a group: a task's
     (a second Ctrl-C's ``KeyboardInterrupt``), or the block's own, as it was raised."""
-    error: BaseException | None = None
-    raised: BaseException | None = None
-    try:
-        async with trio.open_nursery() as nursery:
-            for task in tasks:
-                nursery.start_soon(task)
-            await trio.lowlevel.checkpoint()  # entering the block is a checkpoint
-            try:
-                yield
-            except BaseException as exc:
-                raised = exc
-                raise
-            finally:
-                nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        error = collapse_group(group, raised=raised)
-    if error is not None:
-        raise error  # outside the handler: its own cause and context stay its own
-    await trio.lowlevel.checkpoint()  # leaving the block too
+    async with open_task_nursery() as nursery:
+        for task in tasks:
+            nursery.start_soon(task)
+        await trio.lowlevel.checkpoint()  # entering the block is a checkpoint
+        yield
 
 
 class ResultWriter:

@@ -34,6 +34,7 @@ from .._groups import collapse_group
 from .._params import StreamParams
 from .._processing._accounting import get_price_table
 from .._retry import RetryPolicy
+from .._tasks import open_task_nursery
 from ._estimate import DEFAULT_EXPECTED_OUTPUT, Estimator
 from ._item import ItemRunner, no_price
 from ._options import (
@@ -236,33 +237,23 @@ class Batch:
         """The runner's nursery while the caller's block runs. The caller sees its own
         exceptions, never a group of ours; a failure of the runner (the input broke)
         comes after the results, from the loop or from here."""
-        error: BaseException | None = None
-        raised: BaseException | None = None
         try:
-            async with trio.open_nursery() as nursery:
+            async with open_task_nursery(stop=self._left) as nursery:
                 nursery.start_soon(self._run)
-                try:
-                    yield
-                except BaseException as exc:
-                    raised = exc
-                    raise
-                finally:
-                    if not self._finished:
-                        # Left early (break, an error, Ctrl-C, an outer cancel): stop the
-                        # runner; its items' partials still reach the channel (sending
-                        # never blocks).
-                        self.stop_reason = self.stop_reason or (
-                            "cancel" if raised is None else "outer"
-                        )
-                        self._runner_scope.cancel()
-        except BaseExceptionGroup as group:
-            error = collapse_group(group, raised=raised)
+                yield
         finally:
             self._keep_undelivered()
-        if error is None and raised is None:
-            error = self._take_failure()
-        if error is not None:
-            raise error  # outside the handler: its own cause and context stay its own
+        failure = self._take_failure()
+        if failure is not None:
+            raise failure
+
+    def _left(self, nursery: trio.Nursery, raised: BaseException | None) -> None:
+        """The caller's block ended: if it was left early (break, an error, Ctrl-C, an
+        outer cancel), stop the runner; its items' partials still reach the channel
+        (sending never blocks)."""
+        if not self._finished:
+            self.stop_reason = self.stop_reason or ("cancel" if raised is None else "outer")
+            self._runner_scope.cancel()
 
     def _take_failure(self) -> BaseException | None:
         """The runner's failure, the first time it is asked for."""

@@ -25,7 +25,7 @@ import h11
 import trio
 
 from .._checkpoints import caller_checkpoints
-from .._groups import collapse_group
+from .._tasks import open_task_nursery
 from . import _wire, _wire_gemini, _wire_responses
 from ._scenario import Replay, Scenario
 
@@ -565,25 +565,9 @@ async def open_fake_provider(
 ) -> AsyncIterator[FakeProvider]:
     """Serve in the background for the duration of the ``async with`` block."""
     provider = FakeProvider(host, port, dialect=dialect, story_delay=story_delay)
-    error: BaseException | None = None
-    raised: BaseException | None = None
-    try:
-        async with trio.open_nursery() as nursery:
-            listeners = await nursery.start(
-                functools.partial(trio.serve_tcp, provider._handle, port, host=host)
-            )
-            provider.port = listeners[0].socket.getsockname()[1]
-            try:
-                yield provider
-            except BaseException as exc:
-                raised = exc
-                raise
-            finally:
-                nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        # The block's own exception, as the caller raised it: not wrapped in a group.
-        # Raised below, outside this handler, so its own cause and context stay its own.
-        error = collapse_group(group, raised=raised)
-    if error is not None:
-        raise error
-    await trio.lowlevel.checkpoint()  # leaving the block is a checkpoint, like any __aexit__
+    async with open_task_nursery() as nursery:
+        listeners = await nursery.start(
+            functools.partial(trio.serve_tcp, provider._handle, port, host=host)
+        )
+        provider.port = listeners[0].socket.getsockname()[1]
+        yield provider
