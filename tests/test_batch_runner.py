@@ -669,3 +669,25 @@ async def test_an_async_source_is_closed_when_the_batch_stops_early(
                 break
         assert closed.is_set()
     assert pulled < 10
+
+
+async def test_the_batchs_max_tokens_is_what_the_budget_projects(
+    fake_provider: FakeProvider, autojump_clock: Any
+) -> None:
+    # 10 output tokens at $0.001 each: four fit in the budget. Projected with the
+    # expected output (256 tokens) instead, none would be let start.
+    register_price("gpt-budget-test", ModelPrice(input=0.0, output=1000.0))
+    fake_provider.route(
+        "gpt-budget-test", Scenario(text=["w "] * 10, completion_tokens=10, delay=0.1)
+    )
+    async with steer_client(fake_provider) as client:
+        batch = client.batch(
+            prompts(20),
+            model="gpt-budget-test",
+            max_concurrency=3,
+            max_cost_usd=0.045,
+            max_tokens=10,
+        )
+        results = await collect(batch)
+    assert sum(r.status == "completed" for r in results) == 4
+    assert all(r.cost_usd == pytest.approx(0.01) for r in results if r.ok)

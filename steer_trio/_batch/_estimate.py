@@ -87,8 +87,10 @@ class Estimator:
         count, _ = _tokens.count_prompt_tokens(request_messages(request), encoding=encoding)
         return count
 
-    def output_tokens(self, request: BatchRequest) -> int:
-        return request.max_tokens or self.expected_output_tokens
+    def output_tokens(self, request: BatchRequest, default: int | None = None) -> int:
+        """The request's ``max_tokens``, else ``default`` (the batch's), else the
+        expected output."""
+        return request.max_tokens or default or self.expected_output_tokens
 
     def cost(self, model: str, prompt_tokens: int, output_tokens: int) -> float | None:
         return project_cost(

@@ -63,6 +63,8 @@ class ItemRunner:
         self._slots = trio.CapacityLimiter(batch.max_concurrency)
         self._live: set[Item] = set()
         self._options: dict[tuple[int, bool], tuple[StreamingOptions, StreamingOptions]] = {}
+        #: The batch's max_tokens, for the estimates of requests without their own.
+        self._max_tokens: int | None = BatchRequest(id="", params=batch._params).max_tokens
 
     def cancel_live(self, *, running: bool) -> None:
         """Cancel the items not yet sent (and not admitted), and with ``running`` the
@@ -113,7 +115,7 @@ class ItemRunner:
             group = model
         item = Item(request=request, index=index, model=model, group=group)
         item.prompt_tokens = self.estimator.prompt_tokens(request, model)
-        item.output_tokens = self.estimator.output_tokens(request)
+        item.output_tokens = self.estimator.output_tokens(request, self._max_tokens)
         return item
 
     async def _attempts(self, item: Item) -> BatchResult:
