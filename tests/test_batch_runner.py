@@ -254,19 +254,27 @@ async def test_one_429_pauses_every_new_start_for_its_retry_after(
     assert paused == []
 
 
-async def test_budget_guard_stops_at_the_budget(
-    fake_provider: FakeProvider, autojump_clock: Any
-) -> None:
+def priced_model(server: FakeProvider) -> None:
+    """``gpt-budget-test``: $0.001 an output token, 10 tokens an answer in a second."""
     register_price("gpt-budget-test", ModelPrice(input=0.0, output=1000.0))
-    fake_provider.route(
-        "gpt-budget-test", Scenario(text=["w "] * 10, completion_tokens=10, delay=0.1)
-    )
+    server.route("gpt-budget-test", Scenario(text=["w "] * 10, completion_tokens=10, delay=0.1))
+
+
+@pytest.mark.parametrize("max_tokens_of", ["each request", "the batch"])
+async def test_budget_guard_stops_at_the_budget(
+    fake_provider: FakeProvider, autojump_clock: Any, max_tokens_of: str
+) -> None:
+    # 10 output tokens at $0.001 each: four fit in the budget. Projected with the
+    # expected output (256 tokens) instead of max_tokens, none would start.
+    priced_model(fake_provider)
+    per_request = max_tokens_of == "each request"
     async with steer_client(fake_provider) as client:
         batch = client.batch(
-            prompts(20, max_tokens=10),
+            prompts(20, **({"max_tokens": 10} if per_request else {})),
             model="gpt-budget-test",
             max_concurrency=3,
             max_cost_usd=0.045,
+            **({} if per_request else {"max_tokens": 10}),
         )
         results = await collect(batch)
     completed = [r for r in results if r.status == "completed"]
@@ -669,25 +677,3 @@ async def test_an_async_source_is_closed_when_the_batch_stops_early(
                 break
         assert closed.is_set()
     assert pulled < 10
-
-
-async def test_the_batchs_max_tokens_is_what_the_budget_projects(
-    fake_provider: FakeProvider, autojump_clock: Any
-) -> None:
-    # 10 output tokens at $0.001 each: four fit in the budget. Projected with the
-    # expected output (256 tokens) instead, none would be let start.
-    register_price("gpt-budget-test", ModelPrice(input=0.0, output=1000.0))
-    fake_provider.route(
-        "gpt-budget-test", Scenario(text=["w "] * 10, completion_tokens=10, delay=0.1)
-    )
-    async with steer_client(fake_provider) as client:
-        batch = client.batch(
-            prompts(20),
-            model="gpt-budget-test",
-            max_concurrency=3,
-            max_cost_usd=0.045,
-            max_tokens=10,
-        )
-        results = await collect(batch)
-    assert sum(r.status == "completed" for r in results) == 4
-    assert all(r.cost_usd == pytest.approx(0.01) for r in results if r.ok)

@@ -1,8 +1,9 @@
 """The providers' batch engines: OpenAI's Batch API and Anthropic's Message Batches.
 
 Same requests in, same :class:`BatchResult` out as a live batch, at the providers'
-batch discount (:data:`BATCH_DISCOUNTS`, 50% for both as of 2025: kept as data here
-and in docs/batch-jobs.md), within their 24-hour window instead of now.
+batch discount (:data:`BATCH_DISCOUNTS`, 50% for both as of 2025: kept as data in
+``_engine_wire``, with the request bodies and result records, and in
+docs/batch-jobs.md), within their 24-hour window instead of now.
 
 * OpenAI: the requests as a JSONL file uploaded to ``/files`` (purpose ``batch``),
   ``POST /batches``, poll ``GET /batches/{id}``, then the ``output_file_id`` and
