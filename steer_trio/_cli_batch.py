@@ -14,36 +14,41 @@ Exit codes: 0 every request completed; 1 some failed, timed out or were skipped;
 from __future__ import annotations
 
 import argparse
-import math
+import functools
 import os
 import signal
 import sys
 import time
-from array import array
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from ._batch._estimate import DEFAULT_EXPECTED_OUTPUT, Estimator
-from ._batch._files import InputScan, OutputFile, read_input, scan_input
+from ._batch._files import InputScan, OutputFile, PendingRequests, scan_input
 from ._batch._jobfile import iter_lines, parse_shard, record_for_bad_line, scan_output
-from ._batch._types import BatchInputError, BatchProgress, BatchRequest, BatchResult
+from ._batch._report import (
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_USAGE,
+    Display,
+    ResultWriter,
+    alongside,
+    duration,
+    say,
+)
+from ._batch._types import BatchInputError, BatchRequest
 
-__all__ = ["add_batch_parser", "main"]
+if TYPE_CHECKING:
+    from . import Batch, SteerClient
+    from ._batch._options import BatchOptions
 
-EXIT_OK = 0
-EXIT_SOME_FAILED = 1
-EXIT_USAGE = 2
-EXIT_CONFIG = 3
-EXIT_INTERRUPTED = 130
+__all__ = ["Job", "add_batch_parser", "main", "write_bad_lines"]
 
 ENGINES = ("live", "openai-batch", "anthropic-batch")
 #: Below this many requests to run, worker processes cost more than they save.
 WORKERS_FROM = 1000
-#: Seconds between progress lines when stderr is not a terminal.
-LOG_EVERY = 10.0
 
 
 def add_batch_parser(sub: Any) -> None:
@@ -145,18 +150,25 @@ def add_batch_parser(sub: Any) -> None:
 def main(args: argparse.Namespace) -> int:
     """Run the ``batch`` subcommand (called by ``steer_trio.cli.main``)."""
     try:
-        job = _Job.from_args(args)
+        job = Job(args)
     except BatchInputError as exc:
         print(f"steer-trio batch: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        model = job.model()
+    except SystemExit as exc:
+        print(str(exc.code), file=sys.stderr)
+        return EXIT_USAGE
     if args.engine != "live":
-        return int(trio.run(_engine, job))
+        from ._cli_batch_engine import run_engine
+
+        return int(trio.run(run_engine, job, model))
     if job.dry_run:
-        return int(trio.run(_dry_run, job))
-    return int(trio.run(_live, job))
+        return int(trio.run(_dry_run, job, model))
+    return int(trio.run(_live, job, model))
 
 
-class _Job:
+class Job:
     """The command line, checked."""
 
     def __init__(self, args: argparse.Namespace) -> None:
@@ -185,10 +197,6 @@ class _Job:
         if self.output.resolve() == self.input.resolve():
             raise BatchInputError("the output file must not be the input file")
 
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> _Job:
-        return cls(args)
-
     def model(self) -> str | None:
         """The model, or None for the built-in local provider."""
         from .cli import _pick_model
@@ -202,9 +210,10 @@ class _Job:
             return self.workers
         return default_workers() if to_run >= WORKERS_FROM else 1
 
-    def batch_options(self) -> dict[str, Any]:
+    def batch_options(self) -> BatchOptions:
+        """The batch's options, as the command line sets them."""
         args = self.args
-        options: dict[str, Any] = {
+        options: BatchOptions = {
             "max_concurrency": args.concurrency,
             "requests_per_minute": args.rpm,
             "tokens_per_minute": args.tpm,
@@ -220,49 +229,86 @@ class _Job:
             options["max_tokens"] = args.max_tokens
         return options
 
+    async def scan(self, out: OutputFile, model: str) -> InputScan:
+        """The first pass over the input (off the event loop): what it holds, what is
+        done already (in ``out``), what is left to run."""
+        return await trio.to_thread.run_sync(
+            lambda: scan_input(
+                self.input,
+                shard=self.shard,
+                done=out.state,
+                keep_failed=self.keep_failed,
+                default_model=model,
+            )
+        )
+
+    def pending(
+        self,
+        scan: InputScan,
+        out: OutputFile,
+        on_bad: Callable[[BatchInputError], object],
+        *,
+        max_tokens: int | None = None,
+    ) -> PendingRequests:
+        """The requests still to run, read as they are pulled (see ``PendingRequests``)."""
+        return PendingRequests(
+            self.input,
+            shard=self.shard,
+            duplicate_hashes=scan.duplicate_hashes,
+            done=out.state,
+            keep_failed=self.keep_failed,
+            on_bad=on_bad,
+            system=self.args.system,
+            max_tokens=max_tokens,
+        )
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+async def write_bad_lines(out: OutputFile, scan: InputScan) -> None:
+    """Bad lines are reported before anything is sent (once: not again on resume)."""
+    scan.bad.sort(key=lambda error: error.line or 0)
+    records = [
+        record_for_bad_line(error) for error in scan.bad if error.line not in out.state.bad_lines
+    ]
+    await out.write(records)
+    if records:
+        say(f"{scan.bad_count} bad input line(s) written as errors, e.g. {scan.bad[0].message}")
+    for error in scan.bad:
+        if error.line is not None:
+            out.state.bad_lines.add(error.line)
+
 
 # -- the live run ----------------------------------------------------------------------
 
 
-async def _live(job: _Job) -> int:
+async def _live(job: Job, model: str | None) -> int:
     """One process: read, run, write, show progress; Ctrl-C stops gracefully."""
     from . import ConfigurationError, SteerClient
     from .cli import LOCAL_MODEL
 
-    try:
-        model = job.model()
-    except SystemExit as exc:
-        print(str(exc.code), file=sys.stderr)
-        return EXIT_USAGE
     out = await OutputFile.open(job.output)
     try:
         if out.dropped_bytes:
-            _say(f"dropped a cut last line ({out.dropped_bytes} bytes) from {job.output}")
-        scan = await trio.to_thread.run_sync(
-            lambda: scan_input(
-                job.input,
-                shard=job.shard,
-                done=out.state,
-                keep_failed=job.keep_failed,
-                default_model=model or LOCAL_MODEL,
-            )
-        )
+            say(f"dropped a cut last line ({out.dropped_bytes} bytes) from {job.output}")
+        scan = await job.scan(out, model or LOCAL_MODEL)
         if out.state.records:
-            _say(
+            say(
                 f"resuming: {scan.already_done} of {scan.requests} already in {job.output} "
                 f"({'kept' if job.keep_failed else 'completed'}); {scan.to_run} to run"
             )
-        await _write_bad_lines(out, scan)
-        summary_bad = scan.bad_count
+        await write_bad_lines(out, scan)
         workers = job.workers_for(scan.to_run)
         if model is not None:
             if workers > 1:
-                return await _pool(job, model, scan, out, summary_bad, workers, {})
+                return await _pool(job, model, scan, out, workers, {})
             async with SteerClient(
                 base_url=job.args.base_url, provider=job.args.provider
             ) as client:
-                return await _run(job, client, model, scan, out, summary_bad)
-        _say(
+                return await _run(job, client, model, scan, out)
+        say(
             "no provider API key found (OPENAI_API_KEY, ANTHROPIC_API_KEY, XAI_API_KEY): "
             "using the built-in local provider, a fake that writes demo stories (its answers "
             "cost nothing)."
@@ -272,329 +318,77 @@ async def _live(job: _Job) -> int:
         async with open_fake_provider(story_delay=0.02) as server:
             if workers > 1:
                 local = {"base_urls": {"local": server.openai_base_url}}
-                return await _pool(job, LOCAL_MODEL, scan, out, summary_bad, workers, local)
+                return await _pool(job, LOCAL_MODEL, scan, out, workers, local)
             async with SteerClient(base_urls={"local": server.openai_base_url}) as client:
-                return await _run(job, client, LOCAL_MODEL, scan, out, summary_bad)
+                return await _run(job, client, LOCAL_MODEL, scan, out)
     except ConfigurationError as exc:
         print(f"steer-trio batch: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     finally:
-        await out.aclose()
+        await out.aclose()  # noqa: ASYNC102 - shielded and bounded inside
 
 
 async def _pool(
-    job: _Job,
+    job: Job,
     model: str,
     scan: InputScan,
     out: OutputFile,
-    bad: int,
     workers: int,
     client_config: dict[str, Any],
 ) -> int:
     from ._batch._pool import run_pool
 
+    writer = ResultWriter(out, bad_lines=scan.bad_count)
+    requests = job.pending(scan, out, writer.bad_line)
     config = {"base_url": job.args.base_url, "provider": job.args.provider, **client_config}
-    return await run_pool(
-        job, model=model, scan=scan, out=out, bad=bad, workers=workers, client_config=config
-    )
+    try:
+        return await run_pool(
+            requests,
+            writer,
+            model=model,
+            options=job.batch_options(),
+            to_run=scan.to_run,
+            workers=workers,
+            client_config=config,
+            show_progress=not job.args.no_progress,
+        )
+    finally:
+        await requests.aclose()  # noqa: ASYNC102 - shielded and bounded inside
 
 
-async def _write_bad_lines(out: OutputFile, scan: InputScan) -> None:
-    """Bad lines are reported before anything is sent (once: not again on resume)."""
-    scan.bad.sort(key=lambda error: error.line or 0)
-    records = [
-        record_for_bad_line(error) for error in scan.bad if error.line not in out.state.bad_lines
-    ]
-    if records:
-        await out.write(records)
-        _say(f"{scan.bad_count} bad input line(s) written as errors, e.g. {scan.bad[0].message}")
-    for error in scan.bad:
-        if error.line is not None:
-            out.state.bad_lines.add(error.line)
-
-
-async def requests_to_run(
-    job: _Job, scan: InputScan, out: OutputFile
-) -> AsyncGenerator[BatchRequest | BatchInputError, None]:
-    """The input lines still to run: bad and duplicate lines (not yet reported) as
-    errors, ids already done skipped."""
-    async for item in read_input(
-        job.input, shard=job.shard, duplicate_hashes=scan.duplicate_hashes
-    ):
-        if isinstance(item, BatchInputError):
-            if item.line not in out.state.bad_lines:
-                out.state.bad_lines.add(item.line or 0)
-                yield item
-            continue
-        if out.state.skip(item.id, keep_failed=job.keep_failed):
-            continue
-        if job.args.system and item.system is None and item.messages is None:
-            item.system = job.args.system
-        yield item
-
-
-async def _run(
-    job: _Job, client: Any, model: str, scan: InputScan, out: OutputFile, bad: int
-) -> int:
-    summary = Summary()
-    summary.bad_lines = bad
-    writer = _LineWriter(out)
-
-    async def only_requests(source: AsyncIterator[Any]) -> AsyncGenerator[BatchRequest, None]:
-        async for item in source:
-            if isinstance(item, BatchInputError):
-                summary.bad_lines += 1
-                writer.add(record_for_bad_line(item))
-                continue
-            yield item
-
-    source = requests_to_run(job, scan, out)
-    requests = only_requests(source)
-    batch = client.batch(
-        requests, model=model, total=scan.to_run, report_skipped=False, **job.batch_options()
-    )
+async def _run(job: Job, client: SteerClient, model: str, scan: InputScan, out: OutputFile) -> int:
+    writer = ResultWriter(out, bad_lines=scan.bad_count)
+    requests = job.pending(scan, out, writer.bad_line)
+    options = job.batch_options()
+    options["total"] = scan.to_run
+    options["report_skipped"] = False
+    batch = client.batch(requests, model=model, **options)
     display = Display(batch.progress, scan.to_run, enabled=not job.args.no_progress)
     try:
-        async with batch as results, trio.open_nursery() as nursery:
-            nursery.start_soon(display.run)
-            nursery.start_soon(_watch_sigint, batch)
-            nursery.start_soon(writer.run)
+        async with (
+            batch as results,
+            alongside(display.run, writer.run, functools.partial(_watch_sigint, batch)),
+        ):
             async for result in results:
-                summary.add(result)
-                if result.status != "skipped":
-                    # Never started: nothing to keep (a resume runs it).
-                    writer.add(result.to_record())
-            nursery.cancel_scope.cancel()
+                writer.add(result)
     finally:
-        # Everything handed over is written, even on the way out of an error (the
-        # write is shielded inside: a disk write, bounded by the disk).
-        await writer.flush()  # noqa: ASYNC102
-        with trio.CancelScope(shield=True), trio.move_on_after(5):
-            await requests.aclose()
-            await source.aclose()
-        display.stop()
+        # Everything handed over is written, even on the way out of an error.
+        await writer.flush()  # noqa: ASYNC102 - shielded inside; a disk write
+        await requests.aclose()  # noqa: ASYNC102 - shielded and bounded inside
     interrupted = batch.stop_reason == "cancel"
-    summary.not_started = max(0, scan.to_run - summary.total)
-    summary.print(batch.progress, job, interrupted=interrupted)
-    if interrupted:
-        _say(f"interrupted: rerun the same command to resume ({job.output})")
-        return EXIT_INTERRUPTED
-    return EXIT_OK if summary.all_completed else EXIT_SOME_FAILED
+    return writer.finish(batch.progress, to_run=scan.to_run, interrupted=interrupted)
 
 
-class _LineWriter:
-    """Results go to the file as soon as they come, several lines per thread hop."""
-
-    def __init__(self, out: OutputFile) -> None:
-        self.out = out
-        self.pending: list[dict[str, Any]] = []
-        self._wake = trio.Event()
-        self._lock = trio.Lock()
-
-    def add(self, record: dict[str, Any]) -> None:
-        self.pending.append(record)
-        self._wake.set()
-
-    async def run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake = trio.Event()
-            await self.flush()
-
-    async def flush(self) -> None:
-        with trio.CancelScope(shield=True):
-            async with self._lock:
-                lines, self.pending = self.pending, []
-                await self.out.write(lines)
-
-
-async def _watch_sigint(batch: Any) -> None:
+async def _watch_sigint(batch: Batch) -> None:
     """First Ctrl-C: stop gracefully (partials written). Second: stop at once."""
-    if not hasattr(signal, "SIGINT"):  # pragma: no cover
-        await trio.sleep_forever()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         count = 0
         async for _ in signals:
             count += 1
-            if count == 1:
-                _say("interrupt: cancelling running items and writing their partials ...")
-                batch.cancel()
-            else:
+            if count > 1:
                 raise KeyboardInterrupt
-
-
-# -- summary and progress ------------------------------------------------------------------
-
-
-class Summary:
-    """Counts by status, tokens, cost and latency percentiles (8 bytes a result)."""
-
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-        self.partial = 0
-        self.tokens = 0
-        self.cost = 0.0
-        self.latencies = array("d")
-        self.ttfts = array("d")
-        self.not_started = 0
-        self.bad_lines = 0
-
-    def add(self, result: BatchResult) -> None:
-        if result.status == "skipped":
-            return  # never started: counted as "not started" (a resume runs it)
-        self.counts[result.status] = self.counts.get(result.status, 0) + 1
-        self.partial += result.partial
-        if result.usage is not None:
-            self.tokens += result.usage.total_tokens
-        self.cost += result.cost_usd or 0.0
-        if result.status == "completed":
-            if result.latency_ms is not None:
-                self.latencies.append(result.latency_ms)
-            if result.time_to_first_token_ms is not None:
-                self.ttfts.append(result.time_to_first_token_ms)
-
-    def add_record(self, record: dict[str, Any]) -> None:
-        self.add(BatchResult.from_record(record))
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def all_completed(self) -> bool:
-        return (
-            self.counts.get("completed", 0) == self.total
-            and self.not_started == 0
-            and self.bad_lines == 0
-        )
-
-    def print(self, progress: BatchProgress, job: _Job, *, interrupted: bool) -> None:
-        order = ("completed", "failed", "cancelled", "timed_out", "skipped")
-        parts = [f"{self.counts[s]} {s}" for s in order if self.counts.get(s)]
-        if self.partial:
-            parts.append(f"{self.partial} partial")
-        if self.not_started:
-            parts.append(f"{self.not_started} not started")
-        if self.bad_lines:
-            parts.append(f"{self.bad_lines} bad input lines")
-        lines = [
-            f"done: {', '.join(parts) or 'nothing to run'} -> {job.output}",
-            f"tokens: {self.tokens:,}  cost: ${self.cost:.4f}  time: {progress.elapsed:.1f}s",
-        ]
-        if self.latencies:
-            lines.append(
-                f"latency p50 {_percentile(self.latencies, 50):.0f} ms, "
-                f"p95 {_percentile(self.latencies, 95):.0f} ms; time to first token "
-                f"p50 {_percentile(self.ttfts, 50):.0f} ms, "
-                f"p95 {_percentile(self.ttfts, 95):.0f} ms"
-            )
-        for line in lines:
-            print(line, file=sys.stderr)
-
-
-def _percentile(values: array[float], pct: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(0, math.ceil(pct / 100 * len(ordered)) - 1)
-    return ordered[rank]
-
-
-class Display:
-    """Live progress: a rich panel on a terminal, plain log lines otherwise."""
-
-    def __init__(self, progress: BatchProgress, total: int, *, enabled: bool) -> None:
-        self.progress = progress
-        self.total = total
-        self.enabled = enabled
-        self.tty = sys.stderr.isatty()
-
-    async def run(self) -> None:
-        if not self.enabled or self.total == 0:
-            return
-        if not self.tty:
-            while True:
-                await trio.sleep(LOG_EVERY)
-                print(self.line(), file=sys.stderr, flush=True)
-        from rich.console import Console
-        from rich.live import Live
-
-        console = Console(stderr=True)
-        with Live(self.render(), console=console, refresh_per_second=4, transient=False) as live:
-            try:
-                while True:
-                    await trio.sleep(0.25)
-                    live.update(self.render())
-            finally:
-                # Cancelled at the end of the batch: show where it ended.
-                live.update(self.render(), refresh=True)
-
-    def stop(self) -> None:
-        """Nothing to do: the live panel ends with its task (kept for symmetry)."""
-
-    def line(self) -> str:
-        p = self.progress
-        eta = p.eta_seconds()
-        return (
-            f"[batch] {p.finished}/{self.total} done ({p.completed} ok, {p.failed} failed, "
-            f"{p.cancelled + p.timed_out} cut), {p.running} running, {p.tokens:,} tokens, "
-            f"${p.cost_usd:.4f}, {p.per_second():.1f}/s, ETA {_duration(eta)}; "
-            f"limits {_limits(p.limits)}"
-        )
-
-    def render(self) -> Any:
-        from rich.progress_bar import ProgressBar
-        from rich.table import Table
-
-        p = self.progress
-        table = Table.grid(padding=(0, 2))
-        table.add_column(justify="right", style="bold")
-        table.add_column()
-        table.add_row(
-            "progress",
-            ProgressBar(total=max(1, self.total), completed=p.finished, width=40),
-        )
-        table.add_row(
-            "done",
-            f"{p.finished:,}/{self.total:,}  [green]{p.completed:,} ok[/]  "
-            f"[red]{p.failed:,} failed[/]  [yellow]{p.cancelled + p.timed_out:,} cut[/]  "
-            f"{p.skipped:,} skipped",
-        )
-        table.add_row("running", f"{p.running}  (retries {p.retries}, requeued {p.requeued})")
-        table.add_row("tokens", f"{p.tokens:,}  cost ${p.cost_usd:.4f}")
-        table.add_row("pace", f"{p.per_second():.1f}/s  ETA {_duration(p.eta_seconds())}")
-        cooldown = f"  [red]429 cooldown {p.cooldown:.0f}s[/]" if p.cooldown > 0 else ""
-        table.add_row("limits", _limits(p.limits) + cooldown)
-        return table
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
-
-
-def _limits(limits: dict[str, Any]) -> str:
-    parts = [f"concurrency {limits.get('concurrency')}"]
-    if "requests_per_minute" in limits:
-        parts.append(f"{limits['requests_per_minute']:g} rpm")
-    if "tokens_per_minute" in limits:
-        parts.append(f"{limits['tokens_per_minute']:g} tpm")
-    for group, learned in (limits.get("learned") or {}).items():
-        shown = ", ".join(f"{v:g} {k.replace('_', ' ')}/min" for k, v in learned.items())
-        parts.append(f"{group}: {shown}")
-    if "max_cost_usd" in limits:
-        parts.append(f"budget ${limits['max_cost_usd']:g}")
-    return "; ".join(parts)
-
-
-def _say(message: str) -> None:
-    print(f"steer-trio batch: {message}", file=sys.stderr, flush=True)
+            say("interrupt: cancelling running items and writing their partials ...")
+            batch.cancel()
 
 
 # -- dry run ------------------------------------------------------------------------------
@@ -604,15 +398,11 @@ ASSUMED_TTFT_SECONDS = 0.6
 ASSUMED_TOKENS_PER_SECOND = 60.0
 
 
-async def _dry_run(job: _Job) -> int:
+async def _dry_run(job: Job, chosen: str | None) -> int:
     from ._processing._accounting import get_price_table
     from .cli import LOCAL_MODEL
 
-    try:
-        model = job.model() or LOCAL_MODEL
-    except SystemExit as exc:
-        print(str(exc.code), file=sys.stderr)
-        return EXIT_USAGE
+    model = chosen or LOCAL_MODEL
     estimator = Estimator(await get_price_table(), expected_output_tokens=job.args.expected_output)
     max_tokens = job.args.max_tokens
 
@@ -645,7 +435,7 @@ async def _dry_run(job: _Job) -> int:
     return EXIT_OK
 
 
-def dry_run_report(scan: InputScan, job: _Job, model: str, *, seconds: float) -> str:
+def dry_run_report(scan: InputScan, job: Job, model: str, *, seconds: float) -> str:
     args = job.args
     n = scan.to_run
     lines = [
@@ -680,189 +470,9 @@ def dry_run_report(scan: InputScan, job: _Job, model: str, *, seconds: float) ->
         if args.tpm:
             bounds["tpm"] = (scan.prompt_tokens + scan.output_tokens) / args.tpm * 60
         binding = max(bounds, key=lambda k: bounds[k])
-        shown = ", ".join(f"{k} {_duration(v)}" for k, v in bounds.items())
+        shown = ", ".join(f"{k} {duration(v)}" for k, v in bounds.items())
         lines.append(
-            f"  time: about {_duration(bounds[binding])}, bound by {binding} ({shown}; assuming "
+            f"  time: about {duration(bounds[binding])}, bound by {binding} ({shown}; assuming "
             f"{ASSUMED_TTFT_SECONDS:g}s to first token and {ASSUMED_TOKENS_PER_SECOND:g} tokens/s)"
         )
     return "\n".join(lines)
-
-
-def default_workers() -> int:
-    return os.cpu_count() or 1
-
-
-# -- the providers' batch engines ---------------------------------------------------------
-
-#: Seconds between polls of the local provider's batch engine (a demo: it ends fast).
-LOCAL_POLL_SECONDS = 0.5
-
-
-def state_path(output: Path) -> Path:
-    """The engine's state file, beside the output: the job ids, for a rerun."""
-    return output.with_name(output.name + ".batch-state.json")
-
-
-async def _engine(job: _Job) -> int:
-    """``--engine openai-batch|anthropic-batch``: submit once, poll, fetch, write."""
-    from . import ConfigurationError, SteerClient
-    from .cli import LOCAL_MODEL
-
-    try:
-        model = job.model()
-    except SystemExit as exc:
-        print(str(exc.code), file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        if model is not None:
-            async with SteerClient(
-                base_url=job.args.base_url, provider=job.args.provider
-            ) as client:
-                return await _engine_run(job, client, model, job.args.poll_interval or 30.0)
-        _say(
-            "no provider API key found: using the built-in local provider and its fake "
-            f"{'OpenAI' if job.args.engine == 'openai-batch' else 'Anthropic'} batch engine "
-            "(it ends after two polls)."
-        )
-        from .testing import FakeBatchAPI, open_fake_provider
-
-        async with open_fake_provider() as server:
-            FakeBatchAPI.install(server, polls_to_finish=2)
-            urls = {"local": server.openai_base_url, "anthropic": server.anthropic_base_url}
-            keys = {"anthropic": "local"}
-            local_model = LOCAL_MODEL
-            if job.args.engine == "anthropic-batch":
-                local_model = "anthropic/claude-haiku-4-5"
-            async with SteerClient(base_urls=urls, api_keys=keys) as client:
-                interval = job.args.poll_interval or LOCAL_POLL_SECONDS
-                return await _engine_run(job, client, local_model, interval)
-    except ConfigurationError as exc:
-        print(f"steer-trio batch: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-
-
-async def _engine_run(job: _Job, client: Any, model: str, poll_interval: float) -> int:
-    from ._batch._engines import (
-        EngineState,
-        ProviderBatchJob,
-        _Api,
-        engine_for,
-        load_state,
-        resolve_for,
-        submit_parts,
-    )
-    from ._transport import make_http_client
-
-    target = resolve_for(client, model, job.args.provider)
-    engine = engine_for(target)
-    wanted = "anthropic" if job.args.engine == "anthropic-batch" else "openai"
-    if engine != wanted:
-        raise BatchInputError(
-            f"--engine {job.args.engine} needs a model of that provider; {model!r} is served by "
-            f"{target.provider.name}"
-        )
-    path = state_path(job.output)
-    state = await trio.to_thread.run_sync(load_state, path)
-    if state is not None and not state.pending:
-        state = None
-    if job.args.cancel_remote:
-        if state is None:
-            _say(f"no provider job recorded in {path}: nothing to cancel")
-            return EXIT_OK
-        remote = ProviderBatchJob(client, state, target, state_file=path)
-        await remote.cancel()
-        _say(
-            f"asked {target.provider.name} to cancel {', '.join(remote.job_ids)}; rerun without "
-            "--cancel-remote to fetch what finished"
-        )
-        return EXIT_OK
-    out = await OutputFile.open(job.output)
-    summary = Summary()
-    try:
-        if state is None:
-            scan = await trio.to_thread.run_sync(
-                lambda: scan_input(
-                    job.input,
-                    shard=job.shard,
-                    done=out.state,
-                    keep_failed=job.keep_failed,
-                    default_model=model,
-                )
-            )
-            await _write_bad_lines(out, scan)
-            summary.bad_lines = scan.bad_count
-            if scan.to_run == 0:
-                summary.print(BatchProgress(), job, interrupted=False)
-                return EXIT_OK if summary.all_completed else EXIT_SOME_FAILED
-            state = EngineState(engine=engine, model=model)
-            remote = ProviderBatchJob(client, state, target, state_file=path)
-            http = await make_http_client()
-            try:
-
-                async def requests() -> AsyncIterator[BatchRequest]:
-                    async for item in requests_to_run(job, scan, out):
-                        if isinstance(item, BatchRequest):
-                            if job.args.max_tokens and item.max_tokens is None:
-                                item.params["max_tokens"] = job.args.max_tokens
-                            yield item
-
-                async def saved(_: Any) -> None:
-                    await remote.save()
-
-                await submit_parts(
-                    _Api(http, target, engine), state, requests(), on_submitted=saved
-                )
-            finally:
-                with trio.CancelScope(shield=True):
-                    await http.aclose()
-            _say(
-                f"submitted {scan.to_run} requests to {target.provider.name}'s batch engine as "
-                f"{', '.join(remote.job_ids)} (50% off; results within 24h); their ids are "
-                f"kept in {path}"
-            )
-        else:
-            remote = ProviderBatchJob(client, state, target, state_file=path)
-            _say(
-                f"polling {', '.join(remote.job_ids)} recorded in {path} (nothing submitted again)"
-            )
-        started = trio.current_time()
-        interrupted = False
-        with trio.open_signal_receiver(signal.SIGINT) as signals:
-            async with trio.open_nursery() as nursery:
-
-                async def watch() -> None:
-                    nonlocal interrupted
-                    async for _ in signals:
-                        interrupted = True
-                        nursery.cancel_scope.cancel()
-
-                nursery.start_soon(watch)
-                while True:
-                    status = await remote.poll()
-                    counts = ", ".join(f"{v} {k}" for k, v in sorted(status.counts.items()))
-                    _say(f"{', '.join(sorted(set(status.statuses.values())))}: {counts}")
-                    if status.ended:
-                        break
-                    await trio.sleep(poll_interval)
-                nursery.cancel_scope.cancel()
-        if interrupted:
-            _say(
-                f"interrupted: the job(s) {', '.join(remote.job_ids)} keep running at "
-                f"{target.provider.name}. Rerun the same command to fetch the results, or add "
-                "--cancel-remote to cancel them."
-            )
-            return EXIT_INTERRUPTED
-        writer = _LineWriter(out)
-        async for result in remote.iter_results():
-            summary.add(result)
-            writer.add(result.to_record())
-            if len(writer.pending) >= 1000:
-                await writer.flush()
-        await writer.flush()
-        if not state.pending:
-            await trio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
-        progress = BatchProgress(elapsed=trio.current_time() - started)
-        summary.print(progress, job, interrupted=False)
-        return EXIT_OK if summary.all_completed else EXIT_SOME_FAILED
-    finally:
-        await out.aclose()

@@ -54,6 +54,11 @@ from ._transport import Exchange, make_http_client
 if TYPE_CHECKING:
     from typing import Unpack
 
+    from ._batch._engines import ProviderBatchJob
+    from ._batch._options import BatchOptions, SubmitOptions
+    from ._batch._runner import Batch
+    from ._batch._source import BatchRequests
+
 __all__ = ["SteerClient"]
 
 T = TypeVar("T")
@@ -534,7 +539,12 @@ class SteerClient:
 
     # -- batch jobs (steer_trio._batch) -----------------------------------------------
 
-    def batch(self, requests: Any, model: str = "gpt-4o-mini", **options: Any) -> Any:
+    def batch(
+        self,
+        requests: BatchRequests,
+        model: str = "gpt-4o-mini",
+        **options: Unpack[BatchOptions],
+    ) -> Batch:
         """Run many requests under limits: ``async with client.batch(reqs) as results``.
 
         See ``steer_trio.Batch`` for the options (concurrency, rates, deadlines, budget,
@@ -543,7 +553,12 @@ class SteerClient:
 
         return Batch(self, requests, model=model, **options)
 
-    async def submit_batch(self, requests: Any, model: str = "gpt-4o-mini", **options: Any) -> Any:
+    async def submit_batch(
+        self,
+        requests: BatchRequests,
+        model: str = "gpt-4o-mini",
+        **options: Unpack[SubmitOptions],
+    ) -> ProviderBatchJob:
         """Submit requests to the model's provider batch engine (OpenAI Batch API,
         Anthropic Message Batches): 50% off, results within 24 hours. Returns a
         ``ProviderBatchJob`` (poll, wait, results, cancel); see docs/batch-jobs.md."""

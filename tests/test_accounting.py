@@ -322,7 +322,7 @@ async def test_cold_price_table_is_loaded_once_in_a_thread(
         await accounting("gpt-4o-mini").settle(r, Usage.build(1_000_000, 0), cancelled=False)
         table = await _accounting.get_price_table()
         assert await _accounting.get_price_table() is table
-    assert thread_calls == [_pricing.default_price_table]
+    assert thread_calls == [_accounting._load_price_table]
     assert r.cost_usd == pytest.approx(0.15)
 
 

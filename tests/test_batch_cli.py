@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from steer_trio import _cli_batch as batch_cli
 from steer_trio import cli
+from steer_trio._batch import _report as batch_report
 
 KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "XAI_API_KEY")
 
@@ -86,7 +86,7 @@ def test_sigint_halfway_keeps_partials_then_resume_completes(tmp_path: Path, wor
     wait_for_lines(out, 20, proc, within=60)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == batch_cli.EXIT_INTERRUPTED, err
+    assert proc.returncode == batch_report.EXIT_INTERRUPTED, err
     assert "using the built-in local provider" in err
     assert "rerun the same command to resume" in err
     first = read_records(out)
@@ -139,7 +139,7 @@ def test_workers_produce_the_same_output_set_as_one_process(tmp_path: Path) -> N
             text=True,
             timeout=120,
         )
-        assert done.returncode == batch_cli.EXIT_SOME_FAILED, done.stderr  # the bad line
+        assert done.returncode == batch_report.EXIT_SOME_FAILED, done.stderr  # the bad line
         outputs[workers] = sorted(
             (
                 str(r["id"]),
@@ -196,7 +196,7 @@ def test_bad_lines_are_error_records_before_anything_is_sent(
     )
     out = tmp_path / "results.jsonl"
     code = cli.main(["batch", str(prompts), "-o", str(out), "--no-progress", "--workers", "1"])
-    assert code == batch_cli.EXIT_SOME_FAILED
+    assert code == batch_report.EXIT_SOME_FAILED
     records = read_records(out)
     bad = [r for r in records if r["error"] and r["error"]["type"] == "BatchInputError"]
     # Written first, before any result.

@@ -291,3 +291,31 @@ def test_cli_cancel_remote(batch_server: str, tmp_path: Path) -> None:
     assert fetch.returncode == 1  # some were cancelled
     statuses = sorted(json.loads(line)["status"] for line in out.read_text().splitlines())
     assert statuses == ["cancelled", "cancelled", "completed", "completed"]
+
+
+async def test_an_unknown_submit_option_is_refused_with_a_suggestion(
+    fake_provider: FakeProvider,
+) -> None:
+    from steer_trio import ConfigurationError
+
+    FakeBatchAPI.install(fake_provider)
+    async with steer_client(fake_provider) as client:
+        with pytest.raises(ConfigurationError, match="did you mean 'poll_interval'"):
+            await client.submit_batch(requests(1), pol_interval=5)  # type: ignore[call-arg]
+        with pytest.raises(ConfigurationError, match="poll_interval"):
+            await client.submit_batch(requests(1), poll_interval=0)
+    assert posts(fake_provider, "/v1/batches") == 0
+
+
+async def test_results_left_early_are_fetched_again_next_time(
+    fake_provider: FakeProvider, autojump_clock: Any
+) -> None:
+    FakeBatchAPI.install(fake_provider, polls_to_finish=1)
+    async with steer_client(fake_provider) as client:
+        job = await client.submit_batch(requests(4), model="gpt-4o-mini")
+        await job.wait(poll_interval=1)
+        first = await job.iter_results().__anext__()
+        again = [r.id async for r in job.iter_results()]
+        last = [r async for r in job.iter_results()]
+    assert first.id in again and sorted(again) == ["r0", "r1", "r2", "r3"]
+    assert last == []  # every result was handed out: the job is not fetched a third time

@@ -254,19 +254,27 @@ async def test_one_429_pauses_every_new_start_for_its_retry_after(
     assert paused == []
 
 
-async def test_budget_guard_stops_at_the_budget(
-    fake_provider: FakeProvider, autojump_clock: Any
-) -> None:
+def priced_model(server: FakeProvider) -> None:
+    """``gpt-budget-test``: $0.001 an output token, 10 tokens an answer in a second."""
     register_price("gpt-budget-test", ModelPrice(input=0.0, output=1000.0))
-    fake_provider.route(
-        "gpt-budget-test", Scenario(text=["w "] * 10, completion_tokens=10, delay=0.1)
-    )
+    server.route("gpt-budget-test", Scenario(text=["w "] * 10, completion_tokens=10, delay=0.1))
+
+
+@pytest.mark.parametrize("max_tokens_of", ["each request", "the batch"])
+async def test_budget_guard_stops_at_the_budget(
+    fake_provider: FakeProvider, autojump_clock: Any, max_tokens_of: str
+) -> None:
+    # 10 output tokens at $0.001 each: four fit in the budget. Projected with the
+    # expected output (256 tokens) instead of max_tokens, none would start.
+    priced_model(fake_provider)
+    per_request = max_tokens_of == "each request"
     async with steer_client(fake_provider) as client:
         batch = client.batch(
-            prompts(20, max_tokens=10),
+            prompts(20, **({"max_tokens": 10} if per_request else {})),
             model="gpt-budget-test",
             max_concurrency=3,
             max_cost_usd=0.045,
+            **({} if per_request else {"max_tokens": 10}),
         )
         results = await collect(batch)
     completed = [r for r in results if r.status == "completed"]
@@ -604,3 +612,68 @@ async def test_a_budget_needs_a_price(fake_provider: FakeProvider) -> None:
             ) as results:
                 async for _ in results:
                     pass
+
+
+def test_an_unknown_option_is_refused_with_a_suggestion() -> None:
+    from steer_trio import ConfigurationError, SteerClient
+
+    client = SteerClient(api_keys={"openai": "x"})
+    with pytest.raises(ConfigurationError, match="did you mean 'max_concurrency'"):
+        client.batch([], max_concurency=3)  # type: ignore[call-arg]
+    with pytest.raises(ConfigurationError, match="did you mean 'temperature'"):
+        client.batch([], temprature=0.5)  # type: ignore[call-arg]
+    for options in ({"expected_output_tokens": 0}, {"buffer_size": -1}, {"limit_share": 0}):
+        with pytest.raises(ConfigurationError):
+            client.batch([], **options)
+
+
+async def test_batch_callbacks_go_to_every_request_and_a_requests_own_win(
+    fake_provider: FakeProvider,
+) -> None:
+    fake_provider.route("gpt-4o", Scenario(fault=Fault("http_error", status=400)))
+    shared: list[str] = []
+    own: list[str] = []
+    errors: list[str] = []
+    requests = [
+        {"id": "shared", "prompt": "hi"},
+        {"id": "own", "prompt": "hi", "on_delta": lambda e: own.append(e.delta.value)},
+        {"id": "broken", "prompt": "hi", "model": "gpt-4o"},
+    ]
+    async with steer_client(fake_provider) as client:
+        results = await collect(
+            client.batch(
+                requests,
+                model=MODEL,
+                ordered=True,
+                on_delta=lambda e: shared.append(e.delta.value),
+                on_error=lambda e: errors.append(e.error_type),
+            )
+        )
+    assert [r.status for r in results] == ["completed", "completed", "failed"]
+    assert "".join(shared) == results[0].text and "".join(own) == results[1].text
+    assert errors == ["BadRequestError"]
+
+
+async def test_an_async_source_is_closed_when_the_batch_stops_early(
+    fake_provider: FakeProvider, autojump_clock: Any
+) -> None:
+    fake_provider.route(MODEL, Scenario(text=["slow "] * 5, delay=1.0))
+    closed = trio.Event()
+    pulled = 0
+
+    async def source() -> Any:
+        nonlocal pulled
+        try:
+            for i in range(1000):
+                pulled += 1
+                yield f"prompt {i}"
+        finally:
+            closed.set()
+
+    async with steer_client(fake_provider) as client:
+        generator = source()
+        async with client.batch(generator, model=MODEL, max_concurrency=2) as results:
+            async for _ in results:
+                break
+        assert closed.is_set()
+    assert pulled < 10

@@ -46,5 +46,5 @@ def test_mistakes_are_reported_on_their_lines(tmp_path: Path) -> None:
     reported = {
         int(m.group(1)) for m in re.finditer(r"^mistakes\.py:(\d+): error:", result.stdout, re.M)
     }
-    assert len(marked) == 10
+    assert len(marked) == 12
     assert reported == marked, result.stdout

@@ -1,8 +1,9 @@
 """The providers' batch engines: OpenAI's Batch API and Anthropic's Message Batches.
 
 Same requests in, same :class:`BatchResult` out as a live batch, at the providers'
-batch discount (:data:`BATCH_DISCOUNTS`, 50% for both as of 2025: kept as data here
-and in docs/batch-jobs.md), within their 24-hour window instead of now.
+batch discount (:data:`BATCH_DISCOUNTS`, 50% for both as of 2025: kept as data in
+``_engine_wire``, with the request bodies and result records, and in
+docs/batch-jobs.md), within their 24-hour window instead of now.
 
 * OpenAI: the requests as a JSONL file uploaded to ``/files`` (purpose ``batch``),
   ``POST /batches``, poll ``GET /batches/{id}``, then the ``output_file_id`` and
@@ -18,29 +19,47 @@ CLI), so a rerun polls the same jobs instead of submitting, and paying, again.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import itertools
 import json
 import os
-import re
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import httpx2
 import trio
 
+from .._checkpoints import caller_checkpoints
 from .._errors import ConfigurationError, ProviderError, error_from_status
-from .._events import StreamDeltaEvent, StreamEvent
 from .._processing._accounting import get_price_table
-from .._providers._base import RequestSpec
 from .._providers._routing import ResolvedTarget, resolve_model
-from .._providers._wires import WIRES
-from .._response import ResponseBuilder, StreamingResponse
 from .._transport import make_http_client
-from ._estimate import request_messages
-from ._types import PARAM_FIELDS, BatchInputError, BatchRequest, BatchResult
+from ._engine_wire import (
+    BATCH_DISCOUNTS,
+    ENDED,
+    JOB_LIMITS,
+    OPENAI_ENDPOINT,
+    EngineName,
+    ResultReader,
+    auth_headers,
+    custom_id_for,
+    engine_for,
+    json_lines,
+    openai_input_file,
+    request_body,
+)
+from ._options import SUBMIT_KEYS, check_option_keywords, count_at_least, positive_number
+from ._source import BatchRequests, RequestSource
+from ._types import BatchInputError, BatchRequest, BatchResult
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from .._client import SteerClient
+    from ._options import SubmitOptions
 
 __all__ = [
     "BATCH_DISCOUNTS",
@@ -49,21 +68,8 @@ __all__ = [
     "submit_batch",
 ]
 
-EngineName = Literal["openai", "anthropic"]
-
-#: The share taken off the price by each provider's batch engine.
-BATCH_DISCOUNTS: Mapping[str, float] = {"openai": 0.5, "anthropic": 0.5}
-#: Requests and bytes one job may hold (a little under each provider's limit).
-JOB_LIMITS: Mapping[str, tuple[int, int]] = {
-    "openai": (50_000, 190 * 1024 * 1024),
-    "anthropic": (100_000, 240 * 1024 * 1024),
-}
-_ANTHROPIC_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_ENDED = {
-    "openai": {"completed", "failed", "expired", "cancelled"},
-    "anthropic": {"ended"},
-}
-_HTTP_TIMEOUT = httpx2.Timeout(connect=30.0, read=300.0, write=300.0, pool=None)
+#: Closing a connection pool is shielded, and bounded by this.
+_CLOSE_SECONDS = 5.0
 
 
 @attrs.define(slots=True, kw_only=True)
@@ -90,12 +96,11 @@ class ProviderBatchStatus:
 class EngineState:
     """What the state file keeps: enough to poll, fetch or cancel after a restart."""
 
-    engine: str
+    engine: EngineName
     model: str
     jobs: list[EngineJob] = attrs.field(factory=list)
     #: custom_id -> id, for ids the provider would not take as they are.
     custom_ids: dict[str, str] = attrs.field(factory=dict)
-    #: custom_id -> (input line, metadata), for the result records.
     created_at: float = attrs.field(factory=time.time)
 
     def to_json(self) -> str:
@@ -113,8 +118,11 @@ class EngineState:
     @classmethod
     def from_json(cls, text: str) -> EngineState:
         data = json.loads(text)
+        engine = data["engine"]
+        if engine not in ("openai", "anthropic"):
+            raise ConfigurationError(f"the batch state file names an unknown engine {engine!r}")
         return cls(
-            engine=data["engine"],
+            engine=engine,
             model=data["model"],
             created_at=data.get("created_at", 0.0),
             jobs=[EngineJob(**job) for job in data.get("jobs", [])],
@@ -124,157 +132,6 @@ class EngineState:
     @property
     def pending(self) -> list[EngineJob]:
         return [job for job in self.jobs if not job.downloaded]
-
-
-def custom_id_for(engine: str, item_id: str) -> str:
-    """The provider's id for a request: the id itself where it is allowed."""
-    if engine == "anthropic" and not _ANTHROPIC_ID.match(item_id):
-        return "h" + hashlib.blake2b(item_id.encode(), digest_size=20).hexdigest()
-    return item_id
-
-
-def engine_for(target: ResolvedTarget) -> EngineName:
-    return "anthropic" if target.provider.wire == "anthropic" else "openai"
-
-
-# -- building requests -------------------------------------------------------------------
-
-
-def request_body(request: BatchRequest, target: ResolvedTarget) -> dict[str, Any]:
-    """The provider's non-streaming request body for one batch request."""
-    params = dict(request.params)
-    fields = {name: params.pop(name) for name in PARAM_FIELDS if name in params}
-    spec = RequestSpec(
-        provider=target.provider.name,
-        model=target.model,
-        messages=request_messages(request),
-        stream=False,
-        extra=params,
-        **fields,
-    )
-    built = WIRES[target.provider.wire].build_request(spec, target.api_key)
-    body = dict(built.json)
-    body.pop("stream", None)
-    body.pop("stream_options", None)
-    return body
-
-
-def _auth_headers(target: ResolvedTarget) -> dict[str, str]:
-    spec = RequestSpec(provider=target.provider.name, model=target.model, messages=[])
-    headers = dict(WIRES[target.provider.wire].build_request(spec, target.api_key).headers)
-    headers.pop("accept", None)
-    headers.pop("content-type", None)
-    return headers
-
-
-# -- reading results -----------------------------------------------------------------------
-
-
-async def result_from_body(
-    item_id: str,
-    body: Mapping[str, Any],
-    target: ResolvedTarget,
-    discount: float,
-) -> BatchResult:
-    """A completed result from the provider's answer body (as non-streaming parsing)."""
-    wire = WIRES[target.provider.wire]
-    spec = RequestSpec(provider=target.provider.name, model=target.model, messages=[])
-    parser: Any = wire.make_parser(target.provider.name, target.model, spec)
-    events: list[StreamEvent] = []
-    wire.feed_body(parser, dict(body), events)
-    builder = ResponseBuilder()
-    for event in events:
-        if isinstance(event, StreamDeltaEvent):
-            builder.add(event)
-    response = builder.build(StreamingResponse(provider=target.provider.name, model=target.model))
-    model = getattr(parser, "model", None) or target.model
-    usage = parser.usage
-    cost = None
-    if usage is not None:
-        priced = (await get_price_table()).cost(model, usage)
-        if priced.cost_usd is None and model != target.model:
-            priced = (await get_price_table()).cost(target.model, usage)
-        if priced.cost_usd is not None:
-            cost = priced.cost_usd * (1.0 - discount)
-    return BatchResult(
-        id=item_id,
-        status="completed",
-        text=response.text,
-        tool_calls=[
-            {"id": call.id, "name": call.name, "arguments": call.arguments}
-            for call in response.tool_calls
-        ],
-        usage=usage,
-        cost_usd=cost,
-        model=model,
-        provider=target.provider.name,
-        finish_reason=(getattr(parser, "finish_reasons", {}) or {}).get(0),
-        attempts=1,
-    )
-
-
-def _failed(
-    item_id: str, status: str, error_type: str, message: str, target: ResolvedTarget
-) -> BatchResult:
-    return BatchResult(
-        id=item_id,
-        status=status,  # type: ignore[arg-type]
-        error_type=error_type,
-        error_message=message,
-        model=target.model,
-        provider=target.provider.name,
-        attempts=1 if status == "failed" else 0,
-    )
-
-
-async def openai_result(
-    line: Mapping[str, Any], ids: Mapping[str, str], target: ResolvedTarget
-) -> BatchResult:
-    item_id = ids.get(str(line.get("custom_id")), str(line.get("custom_id")))
-    response = line.get("response") or {}
-    error = line.get("error")
-    status_code = response.get("status_code") if isinstance(response, Mapping) else None
-    body = response.get("body") if isinstance(response, Mapping) else None
-    if status_code == 200 and isinstance(body, Mapping):
-        return await result_from_body(item_id, body, target, BATCH_DISCOUNTS["openai"])
-    if isinstance(error, Mapping):
-        code = str(error.get("code") or "error")
-        if code == "batch_expired":
-            return _failed(item_id, "timed_out", "BatchExpired", str(error.get("message")), target)
-        if code == "batch_cancelled":
-            return _failed(
-                item_id, "cancelled", "BatchCancelled", str(error.get("message")), target
-            )
-        return _failed(item_id, "failed", code, str(error.get("message")), target)
-    raw = json.dumps(body).encode() if body is not None else b""
-    typed = error_from_status(target.provider.name, int(status_code or 500), raw)
-    return _failed(item_id, "failed", type(typed).__name__, typed.message, target)
-
-
-async def anthropic_result(
-    line: Mapping[str, Any], ids: Mapping[str, str], target: ResolvedTarget
-) -> BatchResult:
-    item_id = ids.get(str(line.get("custom_id")), str(line.get("custom_id")))
-    result = line.get("result") or {}
-    kind = result.get("type") if isinstance(result, Mapping) else None
-    if kind == "succeeded" and isinstance(result.get("message"), Mapping):
-        return await result_from_body(
-            item_id, result["message"], target, BATCH_DISCOUNTS["anthropic"]
-        )
-    if kind == "expired":
-        return _failed(item_id, "timed_out", "BatchExpired", "the batch expired first", target)
-    if kind == "canceled":
-        return _failed(item_id, "cancelled", "BatchCancelled", "the batch was cancelled", target)
-    error = result.get("error") if isinstance(result, Mapping) else None
-    inner = error.get("error") if isinstance(error, Mapping) else None
-    inner = inner if isinstance(inner, Mapping) else (error if isinstance(error, Mapping) else {})
-    return _failed(
-        item_id,
-        "failed",
-        str(inner.get("type") or "errored"),
-        str(inner.get("message") or "the request failed"),
-        target,
-    )
 
 
 # -- talking to the provider ---------------------------------------------------------------
@@ -287,7 +144,7 @@ class _Api:
         self.http = http
         self.target = target
         self.engine = engine
-        self.headers = _auth_headers(target)
+        self.headers = auth_headers(target)
         base = target.base_url.rstrip("/")
         self.base = base if engine == "openai" else base + "/v1"
 
@@ -314,23 +171,10 @@ class _Api:
 
     async def submit(self, lines: list[tuple[str, dict[str, Any]]]) -> EngineJob:
         if self.engine == "openai":
-            jsonl = b"".join(
-                json.dumps(
-                    {
-                        "custom_id": custom_id,
-                        "method": "POST",
-                        "url": "/v1/chat/completions",
-                        "body": body,
-                    },
-                    ensure_ascii=False,
-                ).encode()
-                + b"\n"
-                for custom_id, body in lines
-            )
             uploaded = await self._json(
                 "POST",
                 "/files",
-                files={"file": ("batch.jsonl", jsonl, "application/jsonl")},
+                files={"file": ("batch.jsonl", openai_input_file(lines), "application/jsonl")},
                 data={"purpose": "batch"},
             )
             job = await self._json(
@@ -338,7 +182,7 @@ class _Api:
                 "/batches",
                 json={
                     "input_file_id": uploaded["id"],
-                    "endpoint": "/v1/chat/completions",
+                    "endpoint": OPENAI_ENDPOINT,
                     "completion_window": "24h",
                     "metadata": {"created_by": "steer-trio"},
                 },
@@ -363,7 +207,7 @@ class _Api:
         else:
             data = await self._json("GET", f"/messages/batches/{job.job_id}")
             job.status = str(data.get("processing_status"))
-        return job.status in _ENDED[self.engine], data
+        return job.status in ENDED[self.engine], data
 
     async def cancel(self, job: EngineJob) -> None:
         if self.engine == "openai":
@@ -371,8 +215,9 @@ class _Api:
         else:
             await self._json("POST", f"/messages/batches/{job.job_id}/cancel")
 
-    async def result_lines(self, data: Mapping[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """The JSONL results of an ended job, line by line."""
+    @caller_checkpoints  # its caller opened the pool first (make_http_client checkpoints)
+    async def results_files(self, data: Mapping[str, Any]) -> list[bytes]:
+        """The JSONL results files of an ended job, whole."""
         if self.engine == "openai":
             urls = [
                 f"/files/{data[key]}/content"
@@ -381,11 +226,18 @@ class _Api:
             ]
         else:
             urls = [str(data["results_url"])] if data.get("results_url") else []
-        for url in urls:
-            response = await self._call("GET", url)
-            for raw in response.content.splitlines():
-                if raw.strip():
-                    yield json.loads(raw)
+        return [(await self._call("GET", url)).content for url in urls]
+
+
+@contextlib.asynccontextmanager
+async def open_api(target: ResolvedTarget, engine: EngineName) -> AsyncIterator[_Api]:
+    """The engine's calls on a connection pool of their own, closed on the way out."""
+    http = await make_http_client()
+    try:
+        yield _Api(http, target, engine)
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(_CLOSE_SECONDS):
+            await http.aclose()
 
 
 # -- the job -------------------------------------------------------------------------------
@@ -399,7 +251,7 @@ class ProviderBatchJob:
 
     def __init__(
         self,
-        client: Any,
+        client: SteerClient,
         state: EngineState,
         target: ResolvedTarget,
         *,
@@ -415,7 +267,7 @@ class ProviderBatchJob:
 
     @property
     def engine(self) -> str:
-        """Which provider engine runs the job: ``"openai-batch"`` or ``"anthropic-batch"``."""
+        """Which provider's engine runs the jobs: ``"openai"`` or ``"anthropic"``."""
         return self.state.engine
 
     @property
@@ -423,17 +275,15 @@ class ProviderBatchJob:
         """The provider's ids of the jobs this batch was split into."""
         return [job.job_id for job in self.state.jobs]
 
-    async def _api(self) -> tuple[httpx2.AsyncClient, _Api]:
-        http = await make_http_client()
-        return http, _Api(http, self.target, self.state.engine)  # type: ignore[arg-type]
+    def _connect(self) -> contextlib.AbstractAsyncContextManager[_Api]:
+        return open_api(self.target, self.state.engine)
 
     async def poll(self) -> ProviderBatchStatus:
         """Ask the provider once where each pending job stands."""
-        http, api = await self._api()
-        try:
-            statuses: dict[str, str] = {}
-            counts: dict[str, int] = {}
-            ended = True
+        statuses: dict[str, str] = {}
+        counts: dict[str, int] = {}
+        ended = True
+        async with self._connect() as api:
             for job in self.state.jobs:
                 if job.downloaded:
                     statuses[job.job_id] = job.status
@@ -445,11 +295,8 @@ class ProviderBatchJob:
                 for key, value in (data.get("request_counts") or {}).items():
                     if isinstance(value, int):
                         counts[key] = counts.get(key, 0) + value
-            await self.save()
-            return ProviderBatchStatus(ended=ended, statuses=statuses, counts=counts)
-        finally:
-            with trio.CancelScope(shield=True):
-                await http.aclose()
+        await self.save()
+        return ProviderBatchStatus(ended=ended, statuses=statuses, counts=counts)
 
     async def wait(self, *, poll_interval: float | None = None) -> ProviderBatchStatus:
         """Poll until every job ended (on trio's clock: a cancel scope bounds it)."""
@@ -460,28 +307,12 @@ class ProviderBatchJob:
                 return status
             await trio.sleep(interval)
 
-    async def iter_results(self) -> AsyncIterator[BatchResult]:
-        """Results of the ended jobs not fetched before (each job is fetched once;
-        the state file says which were)."""
-        http, api = await self._api()
-        try:
-            ids = self.state.custom_ids
-            read = openai_result if self.state.engine == "openai" else anthropic_result
-            for job in self.state.jobs:
-                if job.downloaded:
-                    continue
-                data = self._last.get(job.job_id)
-                if data is None or job.status not in _ENDED[self.state.engine]:
-                    done, data = await api.poll(job)
-                    if not done:
-                        continue
-                async for line in api.result_lines(data):
-                    yield await read(line, ids, self.target)
-                job.downloaded = True
-                await self.save()
-        finally:
-            with trio.CancelScope(shield=True):
-                await http.aclose()
+    def iter_results(self) -> AsyncIterator[BatchResult]:
+        """Results of the ended jobs not fetched before, as an async iterator (each job
+        is fetched once; the state file says which were). A job's results files are
+        downloaded whole before its first result comes, so a loop left early leaves
+        no connection open: that job is fetched again the next time."""
+        return _JobResults(self)
 
     async def results(self) -> list[BatchResult]:
         """Wait for the jobs, then every result (in memory: for big jobs, iterate
@@ -491,21 +322,80 @@ class ProviderBatchJob:
 
     async def cancel(self) -> None:
         """Ask the provider to cancel every job not ended (what finished is kept)."""
-        http, api = await self._api()
-        try:
+        async with self._connect() as api:
             for job in self.state.pending:
-                if job.status not in _ENDED[self.state.engine]:
+                if job.status not in ENDED[self.state.engine]:
                     await api.cancel(job)
                     job.status = "cancelling"
-            await self.save()
-        finally:
-            with trio.CancelScope(shield=True):
-                await http.aclose()
+        await self.save()
 
     async def save(self) -> None:
         """Write the state file now (job ids, id mapping), off the event loop."""
-        if self.state_file is not None:
-            await trio.to_thread.run_sync(save_state, self.state_file, self.state)
+        if self.state_file is None:
+            await trio.lowlevel.checkpoint()
+            return
+        await trio.to_thread.run_sync(save_state, self.state_file, self.state)
+
+    async def _download(self, job: EngineJob) -> list[bytes] | None:
+        """The results files of ``job`` (None: it has not ended)."""
+        async with self._connect() as api:
+            data = self._last.get(job.job_id)
+            if data is None or job.status not in ENDED[self.state.engine]:
+                done, data = await api.poll(job)
+                if not done:
+                    return None
+            return await api.results_files(data)
+
+
+class _JobResults:
+    """The iterator of :meth:`ProviderBatchJob.iter_results`: one job's downloaded
+    results at a time, each read as it is handed out."""
+
+    def __init__(self, owner: ProviderBatchJob) -> None:
+        self._owner = owner
+        self._jobs = owner.state.pending
+        self._current: EngineJob | None = None
+        self._lines: Iterator[dict[str, Any]] = iter(())
+        self._reader: ResultReader | None = None
+
+    def __aiter__(self) -> _JobResults:
+        return self
+
+    async def __anext__(self) -> BatchResult:
+        line = next(self._lines, None)
+        if line is not None:
+            await trio.lowlevel.checkpoint()
+            return self._read(line)
+        while True:
+            if self._current is not None:
+                # Every result of this job was handed out: it is not fetched again.
+                self._current.downloaded = True
+                self._current = None
+                await self._owner.save()
+            if not self._jobs:
+                await trio.lowlevel.checkpoint()
+                raise StopAsyncIteration
+            job = self._jobs.pop(0)
+            files = await self._owner._download(job)
+            if files is None:
+                continue
+            if self._reader is None:
+                owner = self._owner
+                self._reader = ResultReader(
+                    owner.state.engine,
+                    owner.target,
+                    await get_price_table(),
+                    owner.state.custom_ids,
+                )
+            self._current = job
+            self._lines = itertools.chain.from_iterable(json_lines(f) for f in files)
+            line = next(self._lines, None)
+            if line is not None:
+                return self._read(line)
+
+    def _read(self, line: Mapping[str, Any]) -> BatchResult:
+        assert self._reader is not None
+        return self._reader.read(line)
 
 
 def save_state(path: Path, state: EngineState) -> None:
@@ -521,120 +411,83 @@ def load_state(path: Path) -> EngineState | None:
     return EngineState.from_json(path.read_text(encoding="utf-8"))
 
 
-def resolve_for(client: Any, model: str, provider: str | None = None) -> ResolvedTarget:
+def resolve_for(client: SteerClient, model: str, provider: str | None = None) -> ResolvedTarget:
     """Where the client would send ``model`` (its keys and base URLs)."""
     return resolve_model(
         model,
-        provider=provider or (None if "/" in model else getattr(client, "_default_provider", None)),
-        api_keys=getattr(client, "_api_keys", None),
-        base_urls=getattr(client, "_base_urls", None),
-        env=getattr(client, "_env", None),
+        provider=provider or (None if "/" in model else client._default_provider),
+        api_keys=client._api_keys,
+        base_urls=client._base_urls,
+        env=client._env,
     )
 
 
 async def submit_parts(
     api: _Api,
     state: EngineState,
-    requests: AsyncIterable[BatchRequest] | Iterable[BatchRequest],
+    requests: AsyncIterator[BatchRequest],
     *,
     max_per_job: int | None = None,
-    on_submitted: Any = None,
+    on_submitted: Callable[[EngineState], Awaitable[None]] | None = None,
 ) -> None:
-    """Build and submit the jobs, one part at a time (the state saved after each)."""
-    engine = state.engine
-    limit, max_bytes = JOB_LIMITS[engine]
+    """Build and submit the jobs, one part at a time (``on_submitted`` after each, to
+    save the state). The caller closes ``requests``."""
+    limit, max_bytes = JOB_LIMITS[state.engine]
     limit = min(limit, max_per_job or limit)
     part: list[tuple[str, dict[str, Any]]] = []
     size = 0
-
-    async def send() -> None:
-        nonlocal part, size
-        if part:
-            state.jobs.append(await api.submit(part))
-            if on_submitted is not None:
-                await on_submitted(state)
+    async for request in requests:
+        if request.model is not None and request.model != state.model:
+            raise BatchInputError(
+                f"request {request.id!r} names model {request.model!r}: a provider batch "
+                f"job runs one model ({state.model!r}); run other models in their own job"
+            )
+        custom_id = custom_id_for(state.engine, request.id)
+        if custom_id != request.id:
+            state.custom_ids[custom_id] = request.id
+        body = request_body(request, api.target)
+        line_size = len(json.dumps(body)) + 200
+        if part and (len(part) >= limit or size + line_size > max_bytes):
+            await _submit_part(api, state, part, on_submitted)
             part, size = [], 0
-
-    items = requests if isinstance(requests, _Items) else _Items(requests, coerce=False)
-    try:
-        async for request in items:
-            if request.model is not None and request.model != state.model:
-                raise BatchInputError(
-                    f"request {request.id!r} names model {request.model!r}: a provider batch "
-                    f"job runs one model ({state.model!r}); run other models in their own job"
-                )
-            custom_id = custom_id_for(engine, request.id)
-            if custom_id != request.id:
-                state.custom_ids[custom_id] = request.id
-            body = request_body(request, api.target)
-            line_size = len(json.dumps(body)) + 200
-            if part and (len(part) >= limit or size + line_size > max_bytes):
-                await send()
-            part.append((custom_id, body))
-            size += line_size
-    finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(5):
-            await items.aclose()
-    await send()
+        part.append((custom_id, body))
+        size += line_size
+    if part:
+        await _submit_part(api, state, part, on_submitted)
 
 
-class _Items:
-    """Any iterable or async iterable of requests as an async iterator, each raw item
-    coerced to a ``BatchRequest`` when asked (a class, not an async generator: nothing
-    is left half-run for the garbage collector). ``aclose()`` closes an async source."""
-
-    def __init__(self, items: AsyncIterable[Any] | Iterable[Any], *, coerce: bool) -> None:
-        self._async: AsyncIterator[Any] | None = None
-        self._sync: Iterator[Any] | None = None
-        if isinstance(items, AsyncIterable):
-            self._async = aiter(items)
-        else:
-            self._sync = iter(items)
-        self._coerce = coerce
-        self._position = 0
-
-    def __aiter__(self) -> _Items:
-        return self
-
-    async def __anext__(self) -> BatchRequest:
-        if self._async is not None:
-            raw = await anext(self._async)
-        else:
-            assert self._sync is not None
-            try:
-                raw = next(self._sync)
-            except StopIteration:
-                raise StopAsyncIteration from None
-        if self._coerce:
-            raw = BatchRequest.coerce(raw, position=self._position)
-        self._position += 1
-        item: BatchRequest = raw
-        return item
-
-    async def aclose(self) -> None:
-        close = getattr(self._async, "aclose", None)
-        if close is not None:
-            await close()
+async def _submit_part(
+    api: _Api,
+    state: EngineState,
+    part: list[tuple[str, dict[str, Any]]],
+    on_submitted: Callable[[EngineState], Awaitable[None]] | None,
+) -> None:
+    state.jobs.append(await api.submit(part))
+    if on_submitted is not None:
+        await on_submitted(state)
 
 
 async def submit_batch(
-    client: Any,
-    requests: Iterable[Any] | AsyncIterable[Any],
+    client: SteerClient,
+    requests: BatchRequests,
     *,
     model: str = "gpt-4o-mini",
-    provider: str | None = None,
-    state_file: str | os.PathLike[str] | None = None,
-    poll_interval: float = 30.0,
-    max_per_job: int | None = None,
+    **options: Unpack[SubmitOptions],
 ) -> ProviderBatchJob:
     """Submit ``requests`` to the model's provider batch engine; returns the job.
 
     With ``state_file``: if it names jobs not fetched yet, those are taken up and
     nothing is submitted (a rerun never pays twice); else the new jobs are recorded
     there as soon as each is created."""
-    target = resolve_for(client, model, provider)
-    engine = engine_for(target)
+    check_option_keywords(options, SUBMIT_KEYS, call="submit_batch")
+    poll_interval = options.get("poll_interval", 30.0)
+    positive_number("poll_interval", poll_interval, optional=False)
+    max_per_job = options.get("max_per_job")
+    if max_per_job is not None:
+        count_at_least("max_per_job", max_per_job, 1)
+    state_file = options.get("state_file")
     path = Path(state_file) if state_file is not None else None
+    target = resolve_for(client, model, options.get("provider"))
     if path is not None:
         existing = await trio.to_thread.run_sync(load_state, path)
         if existing is not None and existing.pending:
@@ -646,24 +499,16 @@ async def submit_batch(
             return ProviderBatchJob(
                 client, existing, target, state_file=path, poll_interval=poll_interval
             )
-    state = EngineState(engine=engine, model=model)
+    state = EngineState(engine=engine_for(target), model=model)
     job = ProviderBatchJob(client, state, target, state_file=path, poll_interval=poll_interval)
 
-    http = await make_http_client()
+    async def saved(_: EngineState) -> None:
+        await job.save()
+
+    source = RequestSource(requests, coerce=True)
     try:
-        api = _Api(http, target, engine)
-
-        async def saved(_: EngineState) -> None:
-            await job.save()
-
-        await submit_parts(
-            api,
-            state,
-            _Items(requests, coerce=True),
-            max_per_job=max_per_job,
-            on_submitted=saved,
-        )
+        async with open_api(target, state.engine) as api:
+            await submit_parts(api, state, source, max_per_job=max_per_job, on_submitted=saved)
     finally:
-        with trio.CancelScope(shield=True):
-            await http.aclose()
+        await source.aclose()  # noqa: ASYNC102 - shielded and bounded inside
     return job

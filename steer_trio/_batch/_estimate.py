@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import trio
+
 from .._processing import _tokens
 from .._processing._pricing import PriceTable
 from .._providers._routing import route_model
@@ -55,8 +57,10 @@ class Estimator:
         Where it cannot be had (offline, no cached file), prompts are estimated by
         characters (the tokenizer says so once, on the ``steer_trio`` logger)."""
         name = _tokens.encoding_name_for_model(model)
-        if name is not None and name not in self._encodings:
-            self._encodings[name] = await _tokens.load_encoding(name)
+        if name is None or name in self._encodings:
+            await trio.lowlevel.checkpoint()
+            return
+        self._encodings[name] = await _tokens.load_encoding(name)
 
     def prepare_blocking(self, model: str) -> None:
         """:meth:`prepare` for code already in a worker thread (the dry run)."""
@@ -76,8 +80,10 @@ class Estimator:
         count, _ = _tokens.count_prompt_tokens(request_messages(request), encoding=encoding)
         return count
 
-    def output_tokens(self, request: BatchRequest) -> int:
-        return request.max_tokens or self.expected_output_tokens
+    def output_tokens(self, request: BatchRequest, default: int | None = None) -> int:
+        """The request's ``max_tokens``, else ``default`` (the batch's), else the
+        expected output."""
+        return request.max_tokens or default or self.expected_output_tokens
 
     def cost(self, model: str, prompt_tokens: int, output_tokens: int) -> float | None:
         return project_cost(

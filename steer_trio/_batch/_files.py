@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import attrs
 import trio
@@ -32,13 +32,15 @@ from ._jobfile import (
 )
 from ._types import BatchInputError, BatchRequest
 
-__all__ = ["InputScan", "OutputFile", "read_input", "scan_input"]
+__all__ = ["InputScan", "OutputFile", "PendingRequests", "scan_input"]
 
 _LINES_PER_HOP = 2000
 _READ_CHUNK = 1 << 20
 #: Bad lines kept from the first pass (to report before anything is sent); beyond
 #: this, the rest are reported when the run reaches them.
 _MAX_BAD_KEPT = 10_000
+#: Closing a file is shielded, and bounded by this.
+_CLOSE_SECONDS = 5.0
 
 
 @attrs.define(slots=True, kw_only=True)
@@ -124,16 +126,14 @@ def _report_duplicates(
 ) -> None:
     """A second pass, only when some id hash repeats: the later lines of a repeated id
     become bad lines (reported before anything is sent), and are not run."""
-    first_line: dict[str, int] = {}
+    repeated = _RepeatedIds(scan.duplicate_hashes)
     with path.open("rb") as file:
         for number, raw in enumerate(file, start=1):
             parsed = parse_request_line(raw, number)
             if not isinstance(parsed, BatchRequest) or not _in_shard(parsed.id, shard):
                 continue
-            if id_hash(parsed.id) not in scan.duplicate_hashes:
-                continue
-            first = first_line.setdefault(parsed.id, number)
-            if first == number:
+            first = repeated.first_line(parsed.id, number)
+            if first is None:
                 continue
             scan.requests -= 1
             if done is not None and done.skip(parsed.id, keep_failed=keep_failed):
@@ -164,46 +164,124 @@ def _in_shard(item_id: str, shard: tuple[int, int] | None) -> bool:
     return shard is None or shard_of(item_id, shard[1]) == shard[0]
 
 
-async def read_input(
-    path: Path,
-    *,
-    shard: tuple[int, int] | None,
-    duplicate_hashes: set[int],
-) -> AsyncIterator[BatchRequest | BatchInputError]:
-    """The input's requests and bad lines, in order, a few thousand lines per thread hop.
+class _RepeatedIds:
+    """Finds the later lines of an id already seen. Only ids whose hash the first pass
+    saw twice are remembered, so memory does not grow with the file."""
 
-    A later line with an id already seen is a ``BatchInputError`` (the first one runs).
-    Only ids whose hash was seen twice in the first pass are remembered, so memory
-    does not grow with the file."""
-    first_line: dict[str, int] = {}
-    file = await trio.to_thread.run_sync(path.open, "rb")
-    try:
-        number = 0
+    def __init__(self, duplicate_hashes: set[int]) -> None:
+        self._hashes = duplicate_hashes
+        self._first_line: dict[str, int] = {}
+
+    def first_line(self, item_id: str, line: int) -> int | None:
+        """The line the id was first seen on, if not ``line`` (None: this is the first)."""
+        if not self._hashes or id_hash(item_id) not in self._hashes:
+            return None
+        first = self._first_line.setdefault(item_id, line)
+        return None if first == line else first
+
+
+class PendingRequests:
+    """What a run still has to send, in input order: an async iterator of the input
+    file's requests, read a few thousand lines per thread hop (lazily: a million-line
+    file never sits in memory). ``aclose()`` closes the file; an iterator read to the
+    end closes it itself.
+
+    Left out: other shards' ids, ids ``done`` already (see ``OutputState.skip``), and
+    bad lines, which go to ``on_bad`` instead (once: a line ``done.bad_lines`` holds
+    was reported before). A later line with an id already seen is such a bad line
+    (the first one runs). ``system`` and ``max_tokens`` fill in requests that have
+    none of their own."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        shard: tuple[int, int] | None,
+        duplicate_hashes: set[int],
+        done: OutputState,
+        keep_failed: bool,
+        on_bad: Callable[[BatchInputError], object],
+        system: str | None = None,
+        max_tokens: int | None = None,
+    ) -> None:
+        self._path = path
+        self._shard = shard
+        self._repeated = _RepeatedIds(duplicate_hashes)
+        self._done = done
+        self._keep_failed = keep_failed
+        self._on_bad = on_bad
+        self._system = system
+        self._max_tokens = max_tokens
+        self._file: BinaryIO | None = None
+        self._ended = False
+        self._lines: list[bytes] = []
+        self._next = 0
+        self._number = 0
+
+    def __aiter__(self) -> PendingRequests:
+        return self
+
+    async def __anext__(self) -> BatchRequest:
+        request = self._take()
+        if request is not None or self._ended:
+            await trio.lowlevel.checkpoint()
+            if request is None:
+                raise StopAsyncIteration
+            return request
         while True:
-            lines = await trio.to_thread.run_sync(_read_lines, file, _LINES_PER_HOP)
-            if not lines:
-                return
-            for raw in lines:
-                number += 1
-                parsed = parse_request_line(raw, number)
-                if parsed is None:
-                    continue
-                if isinstance(parsed, BatchInputError):
-                    if parsed.item_id is None or _in_shard(parsed.item_id, shard):
-                        yield parsed
-                    continue
-                if not _in_shard(parsed.id, shard):
-                    continue
-                if duplicate_hashes and id_hash(parsed.id) in duplicate_hashes:
-                    first = first_line.get(parsed.id)
-                    if first is not None:
-                        yield duplicate_error(parsed.id, number, first)
-                        continue
-                    first_line[parsed.id] = number
-                yield parsed
-    finally:
-        with trio.CancelScope(shield=True):
+            if self._file is None:
+                self._file = await trio.to_thread.run_sync(self._path.open, "rb")
+            self._lines = await trio.to_thread.run_sync(_read_lines, self._file, _LINES_PER_HOP)
+            self._next = 0
+            if not self._lines:
+                await self.aclose()
+                raise StopAsyncIteration
+            request = self._take()
+            if request is not None:
+                return request
+
+    async def aclose(self) -> None:
+        """Close the file (shielded); the iterator ends."""
+        self._ended = True
+        file, self._file = self._file, None
+        if file is None:
+            await trio.lowlevel.checkpoint()
+            return
+        with trio.CancelScope(shield=True), trio.move_on_after(_CLOSE_SECONDS):
             await trio.to_thread.run_sync(file.close)
+
+    def _take(self) -> BatchRequest | None:
+        """The next request among the lines read (None: they are used up)."""
+        while self._next < len(self._lines):
+            raw = self._lines[self._next]
+            self._next += 1
+            self._number += 1
+            parsed = parse_request_line(raw, self._number)
+            if parsed is None:
+                continue
+            if isinstance(parsed, BatchInputError):
+                if parsed.item_id is None or _in_shard(parsed.item_id, self._shard):
+                    self._bad(parsed)
+                continue
+            if not _in_shard(parsed.id, self._shard):
+                continue
+            first = self._repeated.first_line(parsed.id, self._number)
+            if first is not None:
+                self._bad(duplicate_error(parsed.id, self._number, first))
+                continue
+            if self._done.skip(parsed.id, keep_failed=self._keep_failed):
+                continue
+            if self._system and parsed.system is None and parsed.messages is None:
+                parsed.system = self._system
+            if self._max_tokens and parsed.max_tokens is None:
+                parsed.params["max_tokens"] = self._max_tokens
+            return parsed
+        return None
+
+    def _bad(self, error: BatchInputError) -> None:
+        if error.line not in self._done.bad_lines:
+            self._done.bad_lines.add(error.line or 0)
+            self._on_bad(error)
 
 
 def _read_lines(file: Any, count: int) -> list[bytes]:
@@ -240,6 +318,7 @@ class OutputFile:
 
     async def write(self, records: list[dict[str, Any]]) -> None:
         if not records:
+            await trio.lowlevel.checkpoint()
             return
         data = b"".join(
             json.dumps(r, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
@@ -252,9 +331,11 @@ class OutputFile:
 
     async def aclose(self) -> None:
         fd, self._fd = self._fd, -1
-        if fd >= 0:
-            with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(os.close, fd)
+        if fd < 0:
+            await trio.lowlevel.checkpoint()
+            return
+        with trio.CancelScope(shield=True), trio.move_on_after(_CLOSE_SECONDS):
+            await trio.to_thread.run_sync(os.close, fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:

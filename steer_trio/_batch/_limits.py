@@ -97,8 +97,11 @@ class RateLimiter:
         return wait
 
     async def acquire(self, key: str, amounts: Mapping[str, float]) -> Reservation:
-        """Wait (in arrival order) until ``amounts`` fit every bucket, then take them."""
+        """Wait (in arrival order) until ``amounts`` fit every bucket, then take them.
+
+        A checkpoint even when nothing waits: a cancelled caller takes nothing."""
         group = self._group(key)
+        await trio.lowlevel.checkpoint()
         if not self._lock.locked():
             # Nobody is waiting: if it fits now, take it without queueing.
             now = trio.current_time()

@@ -16,24 +16,34 @@ items and writes their partials before it exits, and the parent writes them all.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 import trio
 
-from ._types import BatchInputError, BatchProgress, BatchRequest
+from .._checkpoints import caller_checkpoints
+from .._groups import collapse_group
+from ._files import PendingRequests
+from ._report import Display, ResultWriter, alongside, say
+from ._types import BatchProgress
 from ._worker import LineReader, merge_progress
 
 __all__ = ["run_pool", "split_options"]
 
 
-def split_options(options: dict[str, Any], workers: int) -> dict[str, Any]:
+#: Stopping a worker process (or closing its input) is shielded, and bounded by this.
+_KILL_SECONDS = 5.0
+
+
+def split_options(options: Mapping[str, Any], workers: int) -> dict[str, Any]:
     """One worker's share of the batch's limits."""
     out = dict(options)
     out["max_concurrency"] = max(1, math.ceil(options["max_concurrency"] / workers))
@@ -54,74 +64,119 @@ class _Worker:
 
 
 async def run_pool(
-    job: Any,
+    requests: PendingRequests,
+    writer: ResultWriter,
     *,
     model: str,
-    scan: Any,
-    out: Any,
-    bad: int,
+    options: Mapping[str, Any],
+    to_run: int,
     workers: int,
     client_config: dict[str, Any],
+    show_progress: bool,
 ) -> int:
-    from .._cli_batch import (
-        EXIT_INTERRUPTED,
-        EXIT_OK,
-        EXIT_SOME_FAILED,
-        Display,
-        Summary,
-        _LineWriter,
-        _say,
-        requests_to_run,
-    )
-
-    summary = Summary()
-    summary.bad_lines = bad
-    writer = _LineWriter(out)
-    progress = BatchProgress(total=scan.to_run)
-    display = Display(progress, scan.to_run, enabled=not job.args.no_progress)
+    """Run ``requests`` on ``workers`` processes; the command's exit code."""
+    pool = _Pool(requests, writer, to_run=to_run, show_progress=show_progress)
     config = {
         "config": {
             "model": model,
-            "options": split_options(job.batch_options(), workers),
+            "options": split_options(options, workers),
             "share": 1.0 / workers,
             **client_config,
         }
     }
-    interrupted = False
-    started_at = trio.current_time()
-    pool: list[_Worker] = []
-    _say(f"{workers} worker processes")
+    say(f"{workers} worker processes")
+    return await pool.run(workers, config)
 
-    def refresh() -> None:
-        merged = merge_progress([w.progress for w in pool if w.progress], scan.to_run)
+
+class _Pool:
+    """The parent's side: hands out requests, takes back results and progress."""
+
+    def __init__(
+        self, requests: PendingRequests, writer: ResultWriter, *, to_run: int, show_progress: bool
+    ) -> None:
+        self.requests = requests
+        self.writer = writer
+        self.to_run = to_run
+        self.progress = BatchProgress(total=to_run)
+        self.display = Display(self.progress, to_run, enabled=show_progress)
+        self.workers: list[_Worker] = []
+        self.interrupted = False
+        self.feed_scope = trio.CancelScope()
+        self.started_at = trio.current_time()
+
+    async def run(self, count: int, config: dict[str, Any]) -> int:
+        try:
+            async with alongside(self.display.run, self.writer.run, self._watch_sigint):
+                await self._run_workers(count, config)
+                for worker in self.workers:
+                    await worker.process.wait()
+        finally:
+            for worker in self.workers:
+                if worker.process.returncode is None:
+                    with trio.CancelScope(shield=True), trio.move_on_after(_KILL_SECONDS):
+                        worker.process.kill()
+                        await worker.process.wait()
+            await self.writer.flush()  # noqa: ASYNC102 - shielded inside; a disk write
+        self._refresh()
+        failed = [w.index for w in self.workers if w.process.returncode not in (0, None)]
+        return self.writer.finish(
+            self.progress, to_run=self.to_run, interrupted=self.interrupted, failed_workers=failed
+        )
+
+    @caller_checkpoints  # run() waits for every worker process right after
+    async def _run_workers(self, count: int, config: dict[str, Any]) -> None:
+        """Start the workers, feed them until the input ends, take back everything they
+        send until each one is done. One exception out, never a group."""
+        error: BaseException | None = None
+        env = dict(os.environ)
+        command = [sys.executable, "-m", "steer_trio._batch._worker"]
+        send, receive = trio.open_memory_channel[bytes](0)
+        try:
+            async with trio.open_nursery() as nursery:
+                for index in range(count):
+                    process = await trio.lowlevel.open_process(
+                        command,
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        env=env,
+                        start_new_session=True,
+                    )
+                    worker = _Worker(process, index)
+                    self.workers.append(worker)
+                    assert process.stdin is not None
+                    await process.stdin.send_all(json.dumps(config).encode() + b"\n")
+                    nursery.start_soon(self._hand_out, worker, receive.clone())
+                    nursery.start_soon(self._take_back, worker)
+                receive.close()
+                nursery.start_soon(self._feed, send)
+        except BaseExceptionGroup as group:
+            error = collapse_group(group)
+        if error is not None:
+            raise error  # outside the handler: its own cause and context stay its own
+
+    def _refresh(self) -> None:
+        progress = self.progress
+        merged = merge_progress([w.progress for w in self.workers if w.progress], self.to_run)
         for field in attrs.fields(BatchProgress):
             if field.name not in ("total", "elapsed"):
                 setattr(progress, field.name, getattr(merged, field.name))
-        progress.elapsed = trio.current_time() - started_at
+        progress.elapsed = trio.current_time() - self.started_at
 
-    async def feed(send: trio.MemorySendChannel[bytes]) -> None:
-        async with send:
-            source = requests_to_run(job, scan, out)
-            try:
-                async for item in source:
-                    if isinstance(item, BatchInputError):
-                        summary.bad_lines += 1
-                        from ._jobfile import record_for_bad_line
+    async def _feed(self, send: trio.MemorySendChannel[bytes]) -> None:
+        """Requests, as JSON lines, to whichever worker asks first (until Ctrl-C)."""
+        with send, self.feed_scope:
+            async for request in self.requests:
+                record = request.to_record()
+                record["line"] = request.line
+                await send.send(json.dumps(record, ensure_ascii=False).encode() + b"\n")
 
-                        writer.add(record_for_bad_line(item))
-                        continue
-                    assert isinstance(item, BatchRequest)
-                    record = item.to_record()
-                    record["line"] = item.line
-                    await send.send(json.dumps(record, ensure_ascii=False).encode() + b"\n")
-            finally:
-                await source.aclose()
-
-    async def hand_out(worker: _Worker, receive: trio.MemoryReceiveChannel[bytes]) -> None:
+    async def _hand_out(self, worker: _Worker, receive: trio.MemoryReceiveChannel[bytes]) -> None:
+        """One worker's requests, as many as it asked for."""
         stdin = worker.process.stdin
         assert stdin is not None
+        await trio.lowlevel.checkpoint()
         try:
-            async with receive:
+            with receive:
                 while True:
                     while worker.credit == 0 and not worker.done:
                         await worker.more.wait()
@@ -136,13 +191,16 @@ async def run_pool(
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
-            with trio.CancelScope(shield=True):
-                try:
-                    await stdin.aclose()
-                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                    pass
+            # The end of its input: the worker finishes what it has, then exits.
+            with (
+                contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError),
+                trio.CancelScope(shield=True),
+                trio.move_on_after(_KILL_SECONDS),
+            ):
+                await stdin.aclose()
 
-    async def take_back(worker: _Worker) -> None:
+    async def _take_back(self, worker: _Worker) -> None:
+        """One worker's messages: results, requests for more, progress."""
         stdout = worker.process.stdout
         assert stdout is not None
         reader = LineReader(stdout)
@@ -155,94 +213,30 @@ async def run_pool(
                 break
             message = json.loads(line)
             if "result" in message:
-                record = message["result"]
-                summary.add_record(record)
-                if record.get("status") != "skipped":
-                    writer.add(record)
+                self.writer.add_record(message["result"])
             elif "want" in message:
                 worker.credit += int(message["want"])
                 worker.more.set()
                 worker.more = trio.Event()
             elif "progress" in message:
                 worker.progress = message["progress"]
-                refresh()
+                self._refresh()
             elif "done" in message:
                 worker.progress = message["done"]["progress"]
-                refresh()
+                self._refresh()
 
-    async def watch_sigint(feed_scope: trio.CancelScope) -> None:
-        nonlocal interrupted
+    async def _watch_sigint(self) -> None:
+        """First Ctrl-C: stop handing out requests, and have every worker stop the way
+        the single process does. Second: stop at once."""
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             count = 0
             async for _ in signals:
                 count += 1
                 if count > 1:
                     raise KeyboardInterrupt
-                interrupted = True
-                _say("interrupt: cancelling running items and writing their partials ...")
-                feed_scope.cancel()
-                for worker in pool:
+                self.interrupted = True
+                say("interrupt: cancelling running items and writing their partials ...")
+                self.feed_scope.cancel()
+                for worker in self.workers:
                     if worker.process.returncode is None:
                         worker.process.send_signal(signal.SIGINT)
-
-    env = dict(os.environ)
-    command = [sys.executable, "-m", "steer_trio._batch._worker"]
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(display.run)
-            nursery.start_soon(writer.run)
-            feed_scope = trio.CancelScope()
-            nursery.start_soon(watch_sigint, feed_scope)
-            send, receive = trio.open_memory_channel[bytes](0)
-            async with trio.open_nursery() as workers_nursery:
-                for index in range(workers):
-                    process = await trio.lowlevel.open_process(
-                        command,
-                        stdin=subprocess.PIPE,
-                        stdout=subprocess.PIPE,
-                        env=env,
-                        start_new_session=True,
-                    )
-                    worker = _Worker(process, index)
-                    pool.append(worker)
-                    assert process.stdin is not None
-                    await process.stdin.send_all(json.dumps(config).encode() + b"\n")
-                    workers_nursery.start_soon(hand_out, worker, receive.clone())
-                    workers_nursery.start_soon(take_back, worker)
-                receive.close()
-
-                async def run_feed() -> None:
-                    with feed_scope:
-                        await feed(send)
-                    send.close()
-
-                workers_nursery.start_soon(run_feed)
-            for worker in pool:
-                await worker.process.wait()
-            nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        from .._groups import collapse_group
-
-        grouped: BaseException | None = collapse_group(group)
-    else:
-        grouped = None
-    finally:
-        with trio.CancelScope(shield=True):
-            for worker in pool:
-                if worker.process.returncode is None:
-                    worker.process.kill()
-                    await worker.process.wait()
-        await writer.flush()  # noqa: ASYNC102 - shielded inside; a disk write
-        display.stop()
-    if grouped is not None:
-        raise grouped  # outside the handler: its own cause and context stay its own
-    refresh()
-    summary.not_started = max(0, scan.to_run - summary.total)
-    summary.print(progress, job, interrupted=interrupted)
-    failed_workers = [w.index for w in pool if w.process.returncode not in (0, None)]
-    if failed_workers:
-        _say(f"worker process(es) {failed_workers} exited with an error")
-    if interrupted:
-        _say(f"interrupted: rerun the same command to resume ({job.output})")
-        return EXIT_INTERRUPTED
-    return EXIT_OK if summary.all_completed and not failed_workers else EXIT_SOME_FAILED

@@ -6,7 +6,7 @@ Structure (trio)::
       └── runner task (its own cancel scope: cancel(), the batch deadline)
             ├── feed: pulls the input lazily; starts an item task while fewer than
             │   `window` items are started and not yet taken by the consumer
-            └── item tasks: concurrency slot -> budget -> rate limits -> stream
+            └── item tasks (``_item``): slot -> budget -> rate limits -> stream
 
 Results travel through an unbounded memory channel whose backpressure is the start
 gate above (so sending a result never blocks, not even while being cancelled: every
@@ -14,10 +14,6 @@ finished and partial result reaches the channel). The caller's ``async for`` rea
 the channel; leaving the block early, an exception, Ctrl-C or an outer cancel scope
 cancels the runner, and what was produced but not read is kept in ``undelivered``.
 The caller sees one exception, never a group.
-
-429s are handled here, not by the transport (items run with ``max_retries=0``): a
-429 sets a cooldown shared by every item of that provider and model, and the item
-goes back to wait behind the others.
 """
 
 from __future__ import annotations
@@ -25,71 +21,50 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterable,
-    AsyncIterator,
-    Callable,
-    Iterable,
-    Iterator,
-)
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import attrs
 import trio
 
+from .._checkpoints import caller_checkpoints
 from .._config import StreamingOptions
-from .._errors import ConfigurationError, DeadlineExceeded, RateLimitError, SteerError
+from .._errors import ConfigurationError
 from .._groups import collapse_group
+from .._params import StreamParams
 from .._processing._accounting import get_price_table
-from .._providers._routing import route_model
-from .._response import StreamingResponse
 from .._retry import RetryPolicy
-from ._budget import BudgetGuard
+from .._tasks import open_task_nursery
 from ._estimate import DEFAULT_EXPECTED_OUTPUT, Estimator
-from ._limits import RateLimiter, Reservation
+from ._item import ItemRunner, no_price
+from ._options import (
+    BATCH_KEYS,
+    DEFAULT_RATE_LIMIT_RETRIES,
+    OnBudget,
+    check_option_keywords,
+    count_at_least,
+    positive_number,
+)
+from ._results import StopReason, input_failure, skipped
+from ._source import BatchRequests, RequestSource
 from ._types import (
     BatchEvent,
+    BatchEventKind,
     BatchInputError,
     BatchProgress,
     BatchRequest,
     BatchResult,
-    BatchStatus,
-    BatchStopped,
 )
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from .._client import SteerClient
 
 __all__ = ["Batch"]
 
-OnBudget = Literal["stop", "cancel"]
-_StopReason = Literal["budget", "fail_fast", "cancel", "deadline", "outer"]
-
-#: 429s an item may meet (each followed by the shared cooldown) before it fails.
-DEFAULT_RATE_LIMIT_RETRIES = 10
-#: Cleanup after a cancellation is shielded and bounded by this.
-_CLEANUP_SECONDS = 2.0
-
-
-@attrs.define(slots=True, eq=False)
-class _Item:
-    request: BatchRequest
-    index: int
-    model: str
-    group: str
-    prompt_tokens: int = 0
-    output_tokens: int = 0
-    #: The budget let it start (its projected cost is committed).
-    admitted: bool = False
-    attempts: int = 0
-    requeues: int = 0
-    spent: float = 0.0
-    first_sent_at: float | None = None
-    deadline_at: float = math.inf
-    #: The latest response or partial, and the latest error.
-    last: StreamingResponse[Any] | None = None
-    error: BaseException | None = None
-    scope: trio.CancelScope | None = None
-    sent: bool = False
+#: What a batch passes on to every request, besides its own options.
+_PASSED_ON = tuple(StreamParams.__annotations__)
 
 
 class Batch:
@@ -100,12 +75,25 @@ class Batch:
     ``results.cancel()`` stops the batch gracefully (running items are cancelled,
     their partials delivered, and the loop ends); ``results.undelivered`` holds what
     was produced but not read when the block was left early.
+
+    The requests are pulled as they are needed (an async source with ``aclose()`` is
+    closed when the batch ends). Options: ``max_concurrency`` streams at once;
+    ``requests_per_minute``/``tokens_per_minute`` (and, with ``learn_limits``, what
+    the provider's headers say); ``item_deadline`` and ``deadline`` in seconds;
+    ``max_cost_usd`` and ``on_budget``; ``fail_fast``; ``retry_failed`` requeues and
+    ``rate_limit_retries`` 429s per item; ``ordered``; ``streaming_options``;
+    ``expected_output_tokens`` for requests without ``max_tokens``; ``on_progress``,
+    a plain function of each :class:`BatchEvent`; ``report_skipped``; ``buffer_size``
+    results ahead of the consumer (default: ``max_concurrency``); ``total`` for the
+    progress; ``limit_share`` of every limit (a worker's part); ``retry_policy``.
+    Any other keyword is a request parameter or callback of ``stream_with_usage``,
+    passed to every request (a request's own win).
     """
 
     def __init__(
         self,
-        client: Any,
-        requests: Iterable[Any] | AsyncIterable[Any],
+        client: SteerClient,
+        requests: BatchRequests,
         *,
         model: str = "gpt-4o-mini",
         max_concurrency: int = 16,
@@ -122,25 +110,23 @@ class Batch:
         ordered: bool = False,
         streaming_options: StreamingOptions | None = None,
         expected_output_tokens: int = DEFAULT_EXPECTED_OUTPUT,
-        on_progress: Callable[[BatchEvent], Any] | None = None,
+        on_progress: Callable[[BatchEvent], object] | None = None,
         report_skipped: bool = True,
         buffer_size: int | None = None,
         total: int | None = None,
         limit_share: float = 1.0,
         retry_policy: RetryPolicy | None = None,
-        **params: Any,
+        **params: Unpack[StreamParams],
     ) -> None:
-        _check_positive_int("max_concurrency", max_concurrency)
+        check_option_keywords(params, _PASSED_ON, known=(*BATCH_KEYS, "model"), call="batch")
+        count_at_least("max_concurrency", max_concurrency, 1)
         for name, value in (
             ("requests_per_minute", requests_per_minute),
             ("tokens_per_minute", tokens_per_minute),
             ("item_deadline", item_deadline),
             ("deadline", deadline),
         ):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float) or not value > 0
-            ):
-                raise ConfigurationError(f"{name} must be a positive number or None, got {value!r}")
+            positive_number(name, value)
         if max_cost_usd is not None and (
             isinstance(max_cost_usd, bool)
             or not isinstance(max_cost_usd, int | float)
@@ -149,12 +135,13 @@ class Batch:
             raise ConfigurationError(f"max_cost_usd must be a number >= 0, got {max_cost_usd!r}")
         if on_budget not in ("stop", "cancel"):
             raise ConfigurationError(f"on_budget must be 'stop' or 'cancel', got {on_budget!r}")
-        for name, count in (
-            ("retry_failed", retry_failed),
-            ("rate_limit_retries", rate_limit_retries),
-        ):
-            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                raise ConfigurationError(f"{name} must be an integer >= 0, got {count!r}")
+        count_at_least("retry_failed", retry_failed, 0)
+        count_at_least("rate_limit_retries", rate_limit_retries, 0)
+        count_at_least("expected_output_tokens", expected_output_tokens, 1)
+        for name, count in (("buffer_size", buffer_size), ("total", total)):
+            if count is not None:
+                count_at_least(name, count, 0)
+        positive_number("limit_share", limit_share, optional=False)
         if streaming_options is not None and not isinstance(streaming_options, StreamingOptions):
             raise ConfigurationError("streaming_options must be a StreamingOptions")
         if on_progress is not None and (
@@ -183,8 +170,8 @@ class Batch:
         self.ordered = ordered
         self.expected_output_tokens = expected_output_tokens
         self.report_skipped = report_skipped
-        self._options = streaming_options or getattr(client, "_options", None) or StreamingOptions()
-        self._params = params
+        self._options = streaming_options or client._options
+        self._params: dict[str, Any] = dict(params)
         self._on_progress = on_progress
         self._retry = retry_policy or RetryPolicy()
         self._limit_share = limit_share
@@ -196,7 +183,7 @@ class Batch:
         #: Results produced but not read when the block was left early.
         self.undelivered: list[BatchResult] = []
         #: Why the batch stopped early (None: it ran to the end).
-        self.stop_reason: _StopReason | None = None
+        self.stop_reason: StopReason | None = None
         self._entered = False
         self._finished = False
         self._failure: BaseException | None = None
@@ -205,8 +192,7 @@ class Batch:
         self._room: trio.Event | None = None
         self._reorder: dict[int, tuple[BatchResult, bool]] = {}
         self._next_index = 0
-        self._live: set[_Item] = set()
-        self._options_cache: dict[tuple[int, bool], tuple[StreamingOptions, StreamingOptions]] = {}
+        self._stack: contextlib.AsyncExitStack | None = None
 
     # -- the context manager -------------------------------------------------------------
 
@@ -216,29 +202,21 @@ class Batch:
         self._entered = True
         self._send, self._receive = trio.open_memory_channel[tuple[BatchResult, bool]](math.inf)
         self._room = trio.Event()
-        self._limiter = RateLimiter(
-            requests_per_minute=self.requests_per_minute,
-            tokens_per_minute=self.tokens_per_minute,
-            share=self._limit_share,
-            learn=self.learn_limits,
-        )
-        self._slots = trio.CapacityLimiter(self.max_concurrency)
-        self._budget = BudgetGuard(self.max_cost_usd)
-        self._estimator = Estimator(
+        estimator = Estimator(
             await get_price_table(), expected_output_tokens=self.expected_output_tokens
         )
-        await self._estimator.prepare(self.model)
-        if self.max_cost_usd is not None and self._estimator.cost(self.model, 1, 1) is None:
-            raise _no_price(self.model)
+        await estimator.prepare(self.model)
+        if self.max_cost_usd is not None and estimator.cost(self.model, 1, 1) is None:
+            raise no_price(self.model)
         self._started_at = trio.current_time()
+        self._items = ItemRunner(self, estimator)
         self._runner_scope = trio.CancelScope(
             deadline=self._started_at + self.deadline if self.deadline is not None else math.inf
         )
         self._update_limits()
-        manager = trio.open_nursery()
-        nursery = await manager.__aenter__()
-        self._manager = manager
-        nursery.start_soon(self._run)
+        stack = contextlib.AsyncExitStack()
+        await stack.enter_async_context(self._lifetime())
+        self._stack = stack
         return self
 
     async def __aexit__(
@@ -247,25 +225,42 @@ class Batch:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        if not self._finished:
-            # Left early (break, an error, Ctrl-C, an outer cancel): stop the runner;
-            # its items' partials still reach the channel (sending never blocks).
-            self.stop_reason = self.stop_reason or ("cancel" if exc is None else "outer")
-            self._runner_scope.cancel()
-        grouped: BaseException | None = None
+        stack, self._stack = self._stack, None
+        if stack is None:
+            await trio.lowlevel.checkpoint()  # noqa: ASYNC102 - the checkpoint every __aexit__ owes
+            return False
+        return bool(await stack.__aexit__(exc_type, exc, tb))  # noqa: ASYNC102 - ends our own runner, whose items' cleanup is shielded and bounded
+
+    @contextlib.asynccontextmanager
+    @caller_checkpoints  # entered by __aenter__, which checkpoints (prices, the encoding)
+    async def _lifetime(self) -> AsyncIterator[None]:
+        """The runner's nursery while the caller's block runs. The caller sees its own
+        exceptions, never a group of ours; a failure of the runner (the input broke)
+        comes after the results, from the loop or from here."""
         try:
-            # The runner's cleanup is shielded and bounded inside.
-            suppress = bool(await self._manager.__aexit__(exc_type, exc, tb))  # noqa: ASYNC102
-        except BaseExceptionGroup as group:
-            grouped = collapse_group(group)
+            async with open_task_nursery(stop=self._left) as nursery:
+                nursery.start_soon(self._run)
+                yield
         finally:
             self._keep_undelivered()
-        if grouped is not None:
-            raise grouped  # outside the handler: its own cause and context stay its own
-        if exc is None and self._failure is not None and not self._failure_raised:
-            self._failure_raised = True
-            raise self._failure
-        return suppress
+        failure = self._take_failure()
+        if failure is not None:
+            raise failure
+
+    def _left(self, nursery: trio.Nursery, raised: BaseException | None) -> None:
+        """The caller's block ended: if it was left early (break, an error, Ctrl-C, an
+        outer cancel), stop the runner; its items' partials still reach the channel
+        (sending never blocks)."""
+        if not self._finished:
+            self.stop_reason = self.stop_reason or ("cancel" if raised is None else "outer")
+            self._runner_scope.cancel()
+
+    def _take_failure(self) -> BaseException | None:
+        """The runner's failure, the first time it is asked for."""
+        if self._failure is None or self._failure_raised:
+            return None
+        self._failure_raised = True
+        return self._failure
 
     def _keep_undelivered(self) -> None:
         while True:
@@ -290,14 +285,14 @@ class Batch:
         try:
             result, counted = await self._receive.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
-            if self._failure is not None and not self._failure_raised:
-                self._failure_raised = True
-                raise self._failure from None
-            raise StopAsyncIteration from None
-        if counted:
-            self._outstanding -= 1
-            self._wake_feed()
-        return result
+            failure = self._take_failure()
+        else:
+            if counted:
+                self._outstanding -= 1
+                self._wake_feed()
+            return result
+        # Outside the handler: the failure's own cause and context stay its own.
+        raise failure or StopAsyncIteration()
 
     def cancel(self) -> None:
         """Stop gracefully: start nothing more, cancel running items; their partials
@@ -308,17 +303,12 @@ class Batch:
 
     # -- the runner ----------------------------------------------------------------------
 
+    @caller_checkpoints  # the runner task, not a call: nobody waits for it to return
     async def _run(self) -> None:
+        """The runner task: feeds item tasks until the input ends or the batch stops."""
         try:
             with self._send, self._runner_scope:
-                grouped: BaseException | None = None
-                try:
-                    async with trio.open_nursery() as items:
-                        await self._feed(items)
-                except BaseExceptionGroup as group:
-                    grouped = collapse_group(group)
-                if grouped is not None:
-                    raise grouped
+                await self._feed_items()
             if self._runner_scope.cancelled_caught and self.stop_reason is None:
                 self.stop_reason = "deadline"
         except Exception as exc:
@@ -328,15 +318,33 @@ class Batch:
             self.progress.running = 0
             self._tick()
 
+    @caller_checkpoints  # called by the runner task alone; its feed checkpoints every pull
+    async def _feed_items(self) -> None:
+        """The feed, and the items' nursery: one exception out, never a group."""
+        error: BaseException | None = None
+        raised: BaseException | None = None
+        try:
+            async with trio.open_nursery() as items:
+                try:
+                    await self._feed(items)
+                except BaseException as exc:
+                    raised = exc
+                    raise
+        except BaseExceptionGroup as group:
+            error = collapse_group(group, raised=raised)
+        if error is not None:
+            raise error  # outside the handler: its own cause and context stay its own
+
     async def _feed(self, items: trio.Nursery) -> None:
-        async with contextlib.aclosing(_pull_items(self._requests)) as pulled:
+        source = RequestSource(self._requests)
+        try:
             index = -1
-            async for raw in pulled:
+            async for raw in source:
                 index += 1
                 try:
                     request = BatchRequest.coerce(raw, position=index)
                 except BatchInputError as error:
-                    self._emit(_input_failure(error, index), counted=False)
+                    self._emit(input_failure(error, index), counted=False)
                     continue
                 if self.stop_reason in ("budget", "fail_fast"):
                     if not self.report_skipped:
@@ -350,8 +358,11 @@ class Batch:
                     self._emit(self._skipped(request, index), counted=False)
                     raise
                 self._outstanding += 1
-                items.start_soon(self._run_item, request, index)
+                items.start_soon(self._items.run, request, index)
+        finally:
+            await source.aclose()  # noqa: ASYNC102 - shielded and bounded inside
 
+    @caller_checkpoints  # _feed pulled the request just before: that pull checkpoints
     async def _wait_for_room(self) -> None:
         while self._outstanding >= self.window:
             room = self._room
@@ -364,348 +375,24 @@ class Batch:
             room.set()
             self._room = trio.Event()
 
-    # -- one item ------------------------------------------------------------------------
-
-    def _prepare(self, request: BatchRequest, index: int) -> _Item:
-        model = request.model or self.model
-        try:
-            config, wire_model = route_model(model, request.provider)
-            group = f"{config.name}/{wire_model}"
-        except ConfigurationError:
-            group = model
-        item = _Item(request=request, index=index, model=model, group=group)
-        item.prompt_tokens = self._estimator.prompt_tokens(request, model)
-        item.output_tokens = self._estimator.output_tokens(request)
-        return item
-
-    async def _run_item(self, request: BatchRequest, index: int) -> None:
-        item: _Item | None = None
-        try:
-            if request.model is not None and request.model != self.model:
-                await self._estimator.prepare(request.model)
-            item = self._prepare(request, index)
-            self._live.add(item)
-            with trio.CancelScope() as item.scope:
-                if self.stop_reason in ("budget", "fail_fast"):
-                    item.scope.cancel()
-                result = await self._attempts(item)
-            if item.scope.cancelled_caught:
-                # This item alone was stopped (fail-fast, the budget), unless its
-                # answer was already complete when the stop came.
-                done = item.last is not None and not item.last.is_partial and item.error is None
-                result = (
-                    self._result(item, "completed", item.last)
-                    if done
-                    else self._stopped_result(item)
-                )
-        except BaseException as exc:
-            # Cancelled (the batch: cancel(), its deadline, an outer scope) or Ctrl-C:
-            # report what this item got before the exception goes on.
-            if item is None:
-                item = _Item(request=request, index=index, model=self.model, group="")
-            self._finish(item, self._interrupted(item, exc))
-            raise
-        self._finish(item, result)
-
-    async def _attempts(self, item: _Item) -> BatchResult:
-        in_place = 0
-        rate_limited = 0
-        options, max_retries = self._item_options(item.request)
-        while True:
-            with trio.move_on_at(item.deadline_at) as waited:
-                async with self._slots:
-                    reservation = await self._start(item)
-                    if reservation is None:
-                        return self._stopped_result(item)
-                    outcome = await self._attempt(item, options, reservation)
-            if waited.cancelled_caught:
-                return self._timed_out(item)
-            if isinstance(outcome, StreamingResponse):
-                return self._result(item, "completed", outcome)
-            error = outcome
-            if isinstance(error, RateLimitError) and error.is_retryable:
-                rate_limited += 1
-                self.progress.rate_limited += 1
-                seconds = self._limiter.rate_limited(item.group, error.retry_after, error.headers)
-                self._event("cooldown", item.request.id, {"seconds": seconds, "group": item.group})
-                if rate_limited <= self.rate_limit_retries:
-                    continue
-            elif isinstance(error, DeadlineExceeded):
-                return self._timed_out(item)
-            elif error.is_retryable and not _content_arrived(error) and in_place < max_retries:
-                in_place += 1
-                self.progress.retries += 1
-                delay = self._retry.delay_for(in_place, getattr(error, "retry_after", None))
-                if trio.current_time() + delay >= item.deadline_at:
-                    return self._timed_out(item)
-                await trio.sleep(delay)
-                continue
-            if error.is_retryable and item.requeues < self.retry_failed:
-                # Back to the queue: behind every item already waiting for a slot.
-                item.requeues += 1
-                in_place = 0
-                rate_limited = 0
-                self.progress.requeued += 1
-                continue
-            return self._failed(item, error)
-
-    async def _start(self, item: _Item) -> Reservation | None:
-        """Budget, then rate limits. None: the batch stopped meanwhile."""
-        if self._stopped_for(item):
-            return None
-        if self.max_cost_usd is not None and not item.admitted:
-            projected = self._estimator.cost(item.model, item.prompt_tokens, item.output_tokens)
-            if projected is None:
-                raise _no_price(item.model)
-            if not self._budget.admits(projected):
-                self._stop("budget")
-                return None
-            item.admitted = True
-            self._budget.start(item, projected)
-        tokens = float(item.prompt_tokens + item.output_tokens)
-        reservation = await self._limiter.acquire(
-            item.group,
-            {
-                "requests": 1.0,
-                "tokens": tokens,
-                "input_tokens": float(item.prompt_tokens),
-                "output_tokens": float(item.output_tokens),
-            },
-        )
-        if self._stopped_for(item):
-            return None
-        return reservation
-
-    def _stopped_for(self, item: _Item) -> bool:
-        """Fail-fast stops everyone; the budget stops what it has not admitted."""
-        if self.stop_reason == "fail_fast":
-            return True
-        return self.stop_reason == "budget" and not item.admitted
-
-    async def _attempt(
-        self, item: _Item, options: StreamingOptions, reservation: Reservation
-    ) -> StreamingResponse[Any] | SteerError:
-        now = trio.current_time()
-        if item.first_sent_at is None:
-            item.first_sent_at = now
-            if self.item_deadline is not None:
-                item.deadline_at = now + self.item_deadline
-        if item.deadline_at != math.inf:
-            remaining = item.deadline_at - now
-            if options.deadline is None or options.deadline > remaining:
-                options = options.replace(deadline=max(remaining, 1e-3))
-        item.attempts += 1
-        if not item.sent:
-            item.sent = True
-            self.progress.started += 1
-            self.progress.running += 1
-            self._event("started", item.request.id, {})
-        request = item.request
-        user_on_error = request.callbacks.get("on_error")
-
-        async def on_error(event: Any) -> None:
-            if event.error_type == "cancelled":
-                item.last = event.partial
-            if user_on_error is not None:
-                result = user_on_error(event)
-                if inspect.isawaitable(result):
-                    await result
-
-        callbacks = {k: v for k, v in request.callbacks.items() if k != "on_error"}
-        params = {**self._params, **request.params}
-        try:
-            response: StreamingResponse[Any] = await self._client.stream_with_usage(
-                request.prompt_or_messages(),
-                item.model,
-                provider=request.provider,
-                streaming_options=options,
-                system=request.system,
-                on_error=on_error,
-                **callbacks,
-                **params,
-            )
-        except SteerError as error:
-            if error.partial is not None:
-                item.last = error.partial
-            item.error = error
-            self._account(item, reservation, error.partial, getattr(error, "headers", None))
-            return error
-        except BaseException:
-            # Cancelled or Ctrl-C: the partial came through on_error.
-            self._account(item, reservation, item.last, None)
-            raise
-        item.last = response
-        item.error = None
-        self._account(item, reservation, response, response.headers)
-        self._limiter.succeeded(item.group)
-        return response
-
-    def _account(
-        self,
-        item: _Item,
-        reservation: Reservation,
-        response: StreamingResponse[Any] | None,
-        headers: dict[str, str] | None,
-    ) -> None:
-        usage = response.usage_info if response is not None else None
-        actual: dict[str, float] = {"tokens": 0.0, "input_tokens": 0.0, "output_tokens": 0.0}
-        if usage is not None:
-            actual = {
-                "tokens": float(usage.total_tokens),
-                "input_tokens": float(usage.prompt_tokens),
-                "output_tokens": float(usage.completion_tokens),
-            }
-            self.progress.prompt_tokens += usage.prompt_tokens
-            self.progress.completion_tokens += usage.completion_tokens
-        self._limiter.settle(reservation, actual)
-        cost = response.cost_usd if response is not None else None
-        if cost is not None:
-            item.spent += cost
-            self.progress.cost_usd += cost
-            if item.admitted:
-                self._budget.spend(item, cost)
-        if headers:
-            learned = self._limiter.learn(item.group, headers, observed_at=reservation.at)
-            if learned:
-                self._update_limits()
-                self._event("limits", item.request.id, {"group": item.group, "learned": learned})
-
-    def _stop(self, reason: _StopReason) -> None:
+    def _stop(self, reason: StopReason) -> None:
         """Stop starting items (budget, fail-fast); cancel those not yet sent, and the
         running ones too for fail-fast and ``on_budget="cancel"``."""
         if self.stop_reason is not None:
             return
         self.stop_reason = reason
-        cancel_running = reason == "fail_fast" or self.on_budget == "cancel"
         if reason == "budget":
             self.progress.budget_tripped = True
-            self._event("budget", None, {"spent": self._budget.spent})
-        for live in list(self._live):
-            if live.scope is not None and (cancel_running or not (live.sent or live.admitted)):
-                live.scope.cancel()
+            self._event("budget", None, {"spent": self._items.budget.spent})
+        self._items.cancel_live(running=reason == "fail_fast" or self.on_budget == "cancel")
+
+    def _deadline_passed(self) -> bool:
+        return self.deadline is not None and trio.current_time() >= self._started_at + self.deadline
 
     # -- results -------------------------------------------------------------------------
 
-    def _item_options(self, request: BatchRequest) -> tuple[StreamingOptions, int]:
-        """The options for each request of an item, and its retry count: 429s and
-        retries are the runner's, so the transport makes one request per attempt."""
-        options = request.streaming_options or self._options
-        key = (id(options), _wants_json(request.params.get("response_format")))
-        cached = self._options_cache.get(key)
-        if cached is not None and cached[0] is options:
-            return cached[1], options.max_retries
-        changes: dict[str, Any] = {"max_retries": 0}
-        response_format = request.params.get("response_format", self._params.get("response_format"))
-        if _wants_json(response_format):
-            changes["enable_json_stream_handler"] = True
-        replaced = options.replace(**changes)
-        if len(self._options_cache) < 64:
-            self._options_cache[key] = (options, replaced)
-        return replaced, options.max_retries
-
-    def _result(
-        self,
-        item: _Item,
-        status: BatchStatus,
-        response: StreamingResponse[Any] | None,
-        error: BaseException | None = None,
-        partial: bool = False,
-    ) -> BatchResult:
-        request = item.request
-        result = BatchResult(
-            id=request.id,
-            status=status,
-            partial=partial,
-            attempts=item.attempts,
-            metadata=request.metadata,
-            line=request.line,
-            index=item.index,
-            model=item.model,
-            error=error,
-            error_type=type(error).__name__ if error is not None else None,
-            error_message=_message(error) if error is not None else None,
-        )
-        if item.sent:
-            result.cost_usd = item.spent
-        if response is not None:
-            result.response = response
-            result.text = response.text
-            result.json = response.json_value
-            result.tool_calls = [
-                {"id": call.id, "name": call.name, "arguments": call.arguments}
-                for call in response.tool_calls
-            ]
-            result.usage = response.usage_info
-            result.model = response.model or item.model
-            result.provider = response.provider or None
-            result.finish_reason = response.finish_reason
-            metrics = response.metrics
-            result.time_to_first_token_ms = metrics.get("time_to_first_token_ms")
-        if item.first_sent_at is not None:
-            result.latency_ms = (trio.current_time() - item.first_sent_at) * 1000.0
-        return result
-
-    def _failed(self, item: _Item, error: BaseException) -> BatchResult:
-        partial = item.last if item.last is not None and item.last.is_partial else None
-        return self._result(item, "failed", partial, error, partial=partial is not None)
-
-    def _timed_out(self, item: _Item) -> BatchResult:
-        error = item.error if isinstance(item.error, DeadlineExceeded) else None
-        if error is None:
-            error = DeadlineExceeded(
-                f"item {item.request.id!r} passed its item_deadline of {self.item_deadline}s"
-            )
-        partial = item.last if item.last is not None and item.last.is_partial else None
-        return self._result(item, "timed_out", partial, error, partial=item.sent)
-
-    def _stopped_result(self, item: _Item) -> BatchResult:
-        if item.sent:
-            # Started before the stop: it ends cancelled (with what it got).
-            return self._result(
-                item, "cancelled", item.last, _stop_error(self.stop_reason), partial=True
-            )
-        return self._skipped(item.request, item.index, item=item)
-
-    def _interrupted(self, item: _Item, exc: BaseException) -> BatchResult:
-        if not item.sent:
-            return self._skipped(item.request, item.index, item=item)
-        status: BatchStatus = "cancelled"
-        if self.stop_reason == "deadline" or (
-            self.stop_reason is None
-            and self.deadline is not None
-            and trio.current_time() >= self._started_at + self.deadline
-        ):
-            status = "timed_out"
-        error = _stop_error(self.stop_reason if status == "cancelled" else "deadline")
-        return self._result(item, status, item.last, error, partial=True)
-
-    def _skipped(
-        self, request: BatchRequest, index: int, *, item: _Item | None = None
-    ) -> BatchResult:
-        reason = self.stop_reason or "cancel"
-        return BatchResult(
-            id=request.id,
-            status="skipped",
-            error=_stop_error(reason),
-            error_type="BatchSkipped",
-            error_message=_stop_error(reason).message,
-            metadata=request.metadata,
-            line=request.line,
-            index=index,
-            model=item.model if item is not None else request.model or self.model,
-        )
-
-    def _finish(self, item: _Item, result: BatchResult) -> None:
-        self._live.discard(item)
-        if item.sent:
-            self.progress.running -= 1
-        if item.admitted:
-            self._budget.finish(item)
-            if self._budget.tripped:
-                self._stop("budget")
-        if self.fail_fast and result.status in ("failed", "timed_out"):
-            self._stop("fail_fast")
-        self._emit(result, counted=True)
+    def _skipped(self, request: BatchRequest, index: int) -> BatchResult:
+        return skipped(request, index, reason=self.stop_reason, model=request.model or self.model)
 
     def _emit(self, result: BatchResult, *, counted: bool) -> None:
         """Deliver a result: never blocks, so it works in cancelled code too."""
@@ -731,18 +418,18 @@ class Batch:
 
     def _tick(self) -> None:
         self.progress.elapsed = trio.current_time() - self._started_at
-        self.progress.cooldown = self._limiter.cooldown_left()
+        self.progress.cooldown = self._items.limiter.cooldown_left()
 
     def _update_limits(self) -> None:
         limits: dict[str, Any] = {"concurrency": self.max_concurrency}
-        limits.update(self._limiter.describe())
+        limits.update(self._items.limiter.describe())
         if self.max_cost_usd is not None:
             limits["max_cost_usd"] = self.max_cost_usd
         self.progress.limits = limits
 
     def _event(
         self,
-        kind: Any,
+        kind: BatchEventKind,
         item_id: str | None,
         detail: dict[str, Any],
         result: BatchResult | None = None,
@@ -755,71 +442,3 @@ class Batch:
                 kind=kind, progress=self.progress, item_id=item_id, result=result, detail=detail
             )
         )
-
-
-# -- helpers -------------------------------------------------------------------------------
-
-
-def _stop_error(reason: str | None) -> BatchStopped:
-    messages = {
-        "budget": "the budget (max_cost_usd) stopped the batch",
-        "fail_fast": "another item failed and fail_fast is on",
-        "cancel": "the batch was cancelled",
-        "deadline": "the batch passed its deadline",
-        "outer": "the batch was interrupted",
-        None: "the batch ended first",
-    }
-    return BatchStopped(messages.get(reason, "the batch stopped"))
-
-
-def _no_price(model: str) -> ConfigurationError:
-    return ConfigurationError(
-        f"max_cost_usd needs a price for model {model!r}, and none is known: add one with "
-        "steer_trio.register_price(...) or load_prices(path)"
-    )
-
-
-def _input_failure(error: BatchInputError, index: int) -> BatchResult:
-    return BatchResult(
-        id=error.item_id if error.item_id is not None else str(index),
-        status="failed",
-        error=error,
-        error_type="BatchInputError",
-        error_message=error.message,
-        line=error.line,
-        index=index,
-    )
-
-
-def _message(error: BaseException) -> str:
-    return str(error) or type(error).__name__
-
-
-def _wants_json(response_format: Any) -> bool:
-    return isinstance(response_format, dict) and str(response_format.get("type", "")).startswith(
-        "json"
-    )
-
-
-def _content_arrived(error: SteerError) -> bool:
-    if error.content_delivered:
-        return True
-    partial = error.partial
-    return bool(partial is not None and (partial.text or partial.tool_calls))
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{name} must be an integer >= 1, got {value!r}")
-
-
-async def _pull_items(requests: Iterable[Any] | AsyncIterable[Any]) -> AsyncGenerator[Any, None]:
-    """The input, one request at a time, whether sync or async (never all at once)."""
-    if isinstance(requests, AsyncIterable):
-        async for item in requests:
-            yield item
-        return
-    iterator: Iterator[Any] = iter(requests)
-    for item in iterator:
-        yield item
-        await trio.lowlevel.checkpoint()

@@ -16,6 +16,7 @@ from .._usage import Usage
 __all__ = [
     "REQUEST_FIELDS",
     "BatchEvent",
+    "BatchEventKind",
     "BatchInputError",
     "BatchProgress",
     "BatchRequest",
@@ -25,6 +26,7 @@ __all__ = [
 ]
 
 BatchStatus = Literal["completed", "failed", "cancelled", "timed_out", "skipped"]
+BatchEventKind = Literal["started", "finished", "limits", "cooldown", "budget"]
 STATUSES: tuple[BatchStatus, ...] = ("completed", "failed", "cancelled", "timed_out", "skipped")
 
 #: Request fields sent to the provider as they are (the client validates them).
@@ -428,7 +430,7 @@ class BatchEvent:
     (a 429 paused new starts for ``detail["seconds"]``), ``budget`` (the budget
     stopped new starts)."""
 
-    kind: Literal["started", "finished", "limits", "cooldown", "budget"]
+    kind: BatchEventKind
     progress: BatchProgress
     item_id: str | None = None
     result: BatchResult | None = None

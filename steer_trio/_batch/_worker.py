@@ -16,7 +16,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -42,25 +42,32 @@ class LineReader:
         self._eof = False
 
     async def readline(self) -> bytes | None:
-        while not self._lines:
-            if self._eof:
-                if self._buffer:
-                    rest, self._buffer = bytes(self._buffer), bytearray()
-                    return rest
-                return None
+        """The next line (without its newline), or None at the end of the stream."""
+        if self._lines or self._eof:
+            await trio.lowlevel.checkpoint()
+        else:
+            await self._fill()
+        if self._lines:
+            return self._lines.pop()
+        rest, self._buffer = bytes(self._buffer), bytearray()
+        return rest or None
+
+    async def _fill(self) -> None:
+        """Read until a whole line is in, or the stream ends."""
+        while True:
             data = await self._stream.receive_some(1 << 16)
             if not data:
                 self._eof = True
-                continue
+                return
             self._buffer += data
             if b"\n" in data:
                 *whole, rest = bytes(self._buffer).split(b"\n")
+                whole.reverse()
                 self._lines = whole
-                self._lines.reverse()
                 self._buffer = bytearray(rest)
-            elif len(self._buffer) > self._max_line:
+                return
+            if len(self._buffer) > self._max_line:
                 raise ValueError("a line longer than the largest allowed")
-        return self._lines.pop()
 
 
 def progress_record(progress: BatchProgress) -> dict[str, Any]:
@@ -86,26 +93,33 @@ def progress_record(progress: BatchProgress) -> dict[str, Any]:
     } | {"limits": progress.limits}
 
 
-async def _requests(
-    reader: LineReader, send: Callable[[dict[str, Any]], Awaitable[None]]
-) -> AsyncGenerator[BatchRequest, None]:
+class _Requests:
     """Requests as the runner pulls them; asks the parent for more when out of credit."""
-    credit = 0
-    while True:
-        if credit == 0:
-            await send({"want": CREDIT})
-            credit = CREDIT
-        line = await reader.readline()
-        credit -= 1
-        if line is None:
-            return
-        if not line.strip():
-            continue
-        data = json.loads(line)
-        request = BatchRequest.from_mapping(
-            {k: v for k, v in data.items() if k != "line"}, line=data.get("line")
-        )
-        yield request
+
+    def __init__(
+        self, reader: LineReader, send: Callable[[dict[str, Any]], Awaitable[None]]
+    ) -> None:
+        self._reader = reader
+        self._send = send
+        self._credit = 0
+
+    def __aiter__(self) -> _Requests:
+        return self
+
+    async def __anext__(self) -> BatchRequest:
+        while True:
+            if self._credit == 0:
+                await self._send({"want": CREDIT})
+                self._credit = CREDIT
+            line = await self._reader.readline()
+            self._credit -= 1
+            if line is None:
+                raise StopAsyncIteration
+            if line.strip():
+                data = json.loads(line)
+                return BatchRequest.from_mapping(
+                    {k: v for k, v in data.items() if k != "line"}, line=data.get("line")
+                )
 
 
 async def _serve() -> int:
@@ -131,35 +145,31 @@ async def _serve() -> int:
         provider=config.get("provider"),
         base_urls=config.get("base_urls") or None,
     )
-    requests = _requests(reader, send)
     async with stdin, stdout, client:
         batch = client.batch(
-            requests,
+            _Requests(reader, send),
             model=config["model"],
             report_skipped=False,
             limit_share=config.get("share", 1.0),
             **config.get("options", {}),
         )
-        try:
-            async with batch as results, trio.open_nursery() as nursery:
+        async with batch as results, trio.open_nursery() as nursery:
 
-                async def report() -> None:
-                    while True:
-                        await trio.sleep(PROGRESS_EVERY)
-                        await send({"progress": progress_record(batch.progress)})
+            async def report() -> None:
+                while True:
+                    await trio.sleep(PROGRESS_EVERY)
+                    await send({"progress": progress_record(batch.progress)})
 
-                async def watch() -> None:
-                    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                        async for _ in signals:
-                            batch.cancel()
+            async def watch() -> None:
+                with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for _ in signals:
+                        batch.cancel()
 
-                nursery.start_soon(report)
-                nursery.start_soon(watch)
-                async for result in results:
-                    await send({"result": result.to_record()})
-                nursery.cancel_scope.cancel()
-        finally:
-            await requests.aclose()
+            nursery.start_soon(report)
+            nursery.start_soon(watch)
+            async for result in results:
+                await send({"result": result.to_record()})
+            nursery.cancel_scope.cancel()
         await send(
             {
                 "done": {

@@ -21,12 +21,14 @@ if it is not loaded yet, that stream's estimate is by characters
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Iterable
 from typing import Any
 
 import trio
 
+from .._checkpoints import caller_checkpoints
 from .._config import StreamingOptions
 from .._usage import Usage
 from . import _pricing, _tokens
@@ -41,27 +43,33 @@ _INLINE_COUNT_CHARS = 32_768
 _ERROR_PATH_COUNT_WITHIN = 1.0
 
 _price_table: _pricing.PriceTable | None = None
-_price_lock: trio.Lock | None = None
+#: A thread lock, not a trio one: module state outlives any one trio.run.
+_price_lock = threading.Lock()
 _warned_models: set[str] = set()
 
 
+def _load_price_table() -> _pricing.PriceTable:
+    """Blocking: read the bundled table once (whichever thread gets here first)."""
+    global _price_table
+    with _price_lock:
+        if _price_table is None:
+            _price_table = _pricing.default_price_table()
+        return _price_table
+
+
+@caller_checkpoints  # called while settling a stream; loaded once, then a dict lookup
 async def get_price_table() -> _pricing.PriceTable:
     """The default price table, read from disk once, off the event loop."""
-    global _price_table, _price_lock
-    if _price_table is not None:
-        return _price_table
-    if _price_lock is None:
-        _price_lock = trio.Lock()
-    async with _price_lock:
-        if _price_table is None:
-            _price_table = await trio.to_thread.run_sync(_pricing.default_price_table)
-    return _price_table
+    table = _price_table
+    if table is not None:
+        return table
+    return await trio.to_thread.run_sync(_load_price_table, abandon_on_cancel=True)
 
 
 def _set_price_table(table: _pricing.PriceTable | None) -> None:
-    global _price_table, _price_lock
-    _price_table = table
-    _price_lock = None
+    global _price_table
+    with _price_lock:
+        _price_table = table
 
 
 class UsageAccounting:
@@ -92,6 +100,7 @@ class UsageAccounting:
             )
         return name
 
+    @caller_checkpoints
     async def _encoding(self, *, wait: bool) -> Any:
         name = self.encoding_name
         if name is None:
@@ -108,6 +117,7 @@ class UsageAccounting:
             return None
         return await _tokens.load_encoding(name)
 
+    @caller_checkpoints  # part of a stream's ending, whose caller checkpoints
     async def settle(
         self,
         response: Any,

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 import trio
 
+from .._checkpoints import caller_checkpoints
 from .._usage import Usage, UsageSource
 
 __all__ = [
@@ -173,6 +174,7 @@ def start_loading(name: str) -> None:
     ).start()
 
 
+@caller_checkpoints  # waits for a thread when there is something to wait for
 async def load_encoding(name: str, *, within: float = 5.0) -> Any:
     """The encoding, loaded once per process off the event loop, waiting at most
     ``within`` seconds; None when it cannot be had (logged once) or is not ready yet."""

@@ -28,10 +28,9 @@ import trio
 
 from . import _wire
 from ._scenario import Scenario
+from ._server import Answer, FakeProvider
 
 __all__ = ["FakeBatchAPI", "FakeBatchJob"]
-
-Answer = tuple[int, Any, dict[str, str], str]
 
 
 @attrs.define
@@ -57,7 +56,7 @@ class FakeBatchAPI:
 
     def __init__(
         self,
-        server: Any,
+        server: FakeProvider,
         *,
         polls_to_finish: int = 2,
         seconds_to_finish: float | None = None,
@@ -73,9 +72,23 @@ class FakeBatchAPI:
         self.jobs: dict[str, FakeBatchJob] = {}
 
     @classmethod
-    def install(cls, server: Any, **options: Any) -> FakeBatchAPI:
-        """Add the batch endpoints to ``server`` (a ``FakeProvider``) and return them."""
-        api = cls(server, **options)
+    def install(
+        cls,
+        server: FakeProvider,
+        *,
+        polls_to_finish: int = 2,
+        seconds_to_finish: float | None = None,
+        fail_ids: Collection[str] = (),
+        expire_after: int | None = None,
+    ) -> FakeBatchAPI:
+        """Add the batch endpoints to ``server`` and return them."""
+        api = cls(
+            server,
+            polls_to_finish=polls_to_finish,
+            seconds_to_finish=seconds_to_finish,
+            fail_ids=fail_ids,
+            expire_after=expire_after,
+        )
         server.route_hooks.append(api.handle)
         return api
 
@@ -85,6 +98,10 @@ class FakeBatchAPI:
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> Answer | None:
         """Answer a request to a batch endpoint, or None for the server's other routes."""
+        await trio.lowlevel.checkpoint()
+        return self._route(method, path, headers, body)
+
+    def _route(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer | None:
         parts = [p for p in path.split("/") if p]
         # OpenAI: /v1/files, /v1/files/{id}/content, /v1/batches[/{id}[/cancel]]
         if parts[:2] == ["v1", "files"]:

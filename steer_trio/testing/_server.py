@@ -16,7 +16,7 @@ import json
 import socket
 import struct
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,13 +24,23 @@ import attrs
 import h11
 import trio
 
-from .._groups import collapse_group
+from .._checkpoints import caller_checkpoints
+from .._tasks import open_task_nursery
 from . import _wire, _wire_gemini, _wire_responses
 from ._scenario import Replay, Scenario
 
-__all__ = ["FakeProvider", "RecordedRequest", "open_fake_provider"]
+__all__ = ["Answer", "FakeProvider", "RecordedRequest", "RouteHook", "open_fake_provider"]
+
+#: What a route hook answers: status, body (JSON-able, or bytes as they are), extra
+#: headers, content type.
+Answer = tuple[int, Any, dict[str, str], str]
+#: An extra endpoint: called with (method, path, lower-cased headers, body) for every
+#: request; answers it, or returns None to leave it to the next hook and the defaults.
+RouteHook = Callable[[str, str, dict[str, str], bytes], Awaitable[Answer | None]]
 
 _MAX_REQUEST = 16 * 1024 * 1024
+#: Closing a connection is shielded, and bounded by this.
+_CLOSE_SECONDS = 5.0
 
 
 @attrs.define
@@ -47,6 +57,38 @@ class RecordedRequest:
 
 class _ClientGone(Exception):
     pass
+
+
+class _Incoming:
+    """One request as h11 hands it over, event by event."""
+
+    def __init__(self) -> None:
+        self.request: h11.Request | None = None
+        self.body: list[bytes] = []
+        self.complete = False
+
+    def take(self, conn: h11.Connection) -> bool:
+        """Take the events h11 has; True once the request is whole or the client is done
+        (False: more bytes are needed)."""
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                return False
+            if isinstance(event, h11.Request):
+                self.request = event
+            elif isinstance(event, h11.Data):
+                self.body.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                self.complete = True
+                return True
+            elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+                return True
+
+    def whole(self) -> tuple[h11.Request, bytes] | None:
+        if not self.complete:
+            return None
+        assert self.request is not None
+        return self.request, b"".join(self.body)
 
 
 class FakeProvider:
@@ -66,7 +108,7 @@ class FakeProvider:
         self._closed_changed = trio.Event()
         self._responses_kept: dict[str, list[tuple[bytes, bool]]] = {}
         #: Extra endpoints (the batch APIs): each hook answers a request or returns None.
-        self.route_hooks: list[Any] = []
+        self.route_hooks: list[RouteHook] = []
 
     @property
     def base_url(self) -> str:
@@ -140,33 +182,25 @@ class FakeProvider:
         except (_ClientGone, trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
             pass
         finally:
-            with trio.CancelScope(shield=True):
+            with trio.CancelScope(shield=True), trio.move_on_after(_CLOSE_SECONDS):
                 await stream.aclose()
             self._note_closed()
 
     async def _read_request(
         self, conn: h11.Connection, stream: trio.SocketStream
     ) -> tuple[h11.Request, bytes] | None:
-        request: h11.Request | None = None
-        body: list[bytes] = []
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                data = await stream.receive_some(65536)
-                if not data:
-                    return None
-                conn.receive_data(data)
-                continue
-            if isinstance(event, h11.Request):
-                request = event
-            elif isinstance(event, h11.Data):
-                body.append(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                assert request is not None
-                return request, b"".join(body)
-            elif isinstance(event, h11.ConnectionClosed):
+        """The next whole request, or None when the client is done. A checkpoint even
+        when the request was already read (pipelined behind the one before)."""
+        await trio.lowlevel.checkpoint()
+        incoming = _Incoming()
+        while not incoming.take(conn):
+            data = await stream.receive_some(65536)
+            if not data:
                 return None
+            conn.receive_data(data)
+        return incoming.whole()
 
+    @caller_checkpoints  # _handle calls it right after _read_request, a checkpoint
     async def _respond_watching(
         self, conn: h11.Connection, stream: trio.SocketStream, request: h11.Request, body: bytes
     ) -> bool:
@@ -174,6 +208,7 @@ class FakeProvider:
         gone = False
         result = True
 
+        @caller_checkpoints  # a watcher task, not a call: nobody waits for it to return
         async def watch(scope: trio.CancelScope) -> None:
             nonlocal gone
             try:
@@ -201,9 +236,8 @@ class FakeProvider:
         return result
 
     async def _send(self, conn: h11.Connection, stream: trio.SocketStream, event: Any) -> None:
-        data = conn.send(event)
-        if data:
-            await stream.send_all(data)
+        # Sending nothing is still a checkpoint (trio's send_all of no bytes).
+        await stream.send_all(conn.send(event) or b"")
 
     async def _respond(
         self, conn: h11.Connection, stream: trio.SocketStream, request: h11.Request, body: bytes
@@ -449,8 +483,7 @@ class FakeProvider:
             body = b""
         data = conn.send(h11.Data(data=body)) if body else b""
         data = (data or b"") + ((conn.send(h11.EndOfMessage()) or b"") if end else b"")
-        if data:
-            await stream.send_all(data)
+        await stream.send_all(data)
 
     async def _resume(self, conn: h11.Connection, stream: trio.SocketStream, target: str) -> bool:
         """``GET /v1/responses/{id}?stream=true&starting_after=N``: a queued Replay (a
@@ -532,24 +565,9 @@ async def open_fake_provider(
 ) -> AsyncIterator[FakeProvider]:
     """Serve in the background for the duration of the ``async with`` block."""
     provider = FakeProvider(host, port, dialect=dialect, story_delay=story_delay)
-    error: BaseException | None = None
-    raised: BaseException | None = None
-    try:
-        async with trio.open_nursery() as nursery:
-            listeners = await nursery.start(
-                functools.partial(trio.serve_tcp, provider._handle, port, host=host)
-            )
-            provider.port = listeners[0].socket.getsockname()[1]
-            try:
-                yield provider
-            except BaseException as exc:
-                raised = exc
-                raise
-            finally:
-                nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        # The block's own exception, as the caller raised it: not wrapped in a group.
-        # Raised below, outside this handler, so its own cause and context stay its own.
-        error = collapse_group(group, raised=raised)
-    if error is not None:
-        raise error
+    async with open_task_nursery() as nursery:
+        listeners = await nursery.start(
+            functools.partial(trio.serve_tcp, provider._handle, port, host=host)
+        )
+        provider.port = listeners[0].socket.getsockname()[1]
+        yield provider

@@ -27,3 +27,5 @@ async def main(client: SteerClient) -> None:
     print(label, response.parsed.name)  # E: attr-defined
     stream = client.stream("x", model="gpt-4o")
     print(stream.response.usage["no_such_key"])  # E: typeddict-item
+    client.batch(["x"], model="gpt-4o", max_concurency=4)  # E: call-arg
+    await client.submit_batch(["x"], model="gpt-4o", poll_interval="soon")  # E: arg-type

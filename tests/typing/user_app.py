@@ -8,8 +8,15 @@ import trio
 
 from steer_trio import (
     JSON_MODE_OPTIONS,
+    Batch,
+    BatchEvent,
+    BatchProgress,
+    BatchRequest,
+    BatchResult,
     CallbackError,
     EventTransformer,
+    ProviderBatchJob,
+    ProviderBatchStatus,
     ProviderError,
     SteerClient,
     SteerError,
@@ -72,6 +79,62 @@ def on_json(event: StreamJSONEvent) -> None:
 
 def on_tool_call(event: StreamToolCallEvent) -> None:
     print(event.phase, event.name, event.arguments)
+
+
+def on_batch_event(event: BatchEvent) -> None:
+    print(event.kind, event.item_id, event.progress.running, event.progress.eta_seconds())
+
+
+async def run_batches(client: SteerClient) -> None:
+    requests: list[dict[str, object]] = [
+        {"id": "a", "prompt": "Summarise this", "max_tokens": 100},
+        {"id": "b", "messages": [{"role": "user", "content": "Hi"}], "metadata": {"row": 2}},
+    ]
+    batch: Batch = client.batch(
+        requests,
+        model="gpt-4o-mini",
+        max_concurrency=8,
+        requests_per_minute=500,
+        item_deadline=30.0,
+        max_cost_usd=2.5,
+        on_budget="cancel",
+        ordered=True,
+        on_progress=on_batch_event,
+        temperature=0.2,
+        on_delta=on_delta,
+    )
+    async with batch as results:
+        async for result in results:
+            done: BatchResult = result
+            ok: bool = done.ok
+            text: str = done.text
+            cost: float | None = done.cost_usd
+            print(done.id, done.status, done.partial, ok, text, cost, done.error_message)
+            if done.usage is not None:
+                tokens: int = done.usage.total_tokens
+                print(tokens, done.latency_ms, done.finish_reason, done.metadata)
+            if done.status == "cancelled":
+                results.cancel()
+    progress: BatchProgress = batch.progress.snapshot()
+    print(progress.completed, progress.cost_usd, batch.stop_reason, len(batch.undelivered))
+
+    strings = client.batch(["one", "two"], model="claude-haiku-4-5", fail_fast=True)
+    async with strings as more:
+        print([r.status async for r in more])
+
+    job: ProviderBatchJob = await client.submit_batch(
+        [BatchRequest(id="q1", prompt="Question one"), "Question two"],
+        model="gpt-4o-mini",
+        state_file="jobs.batch-state.json",
+        poll_interval=60.0,
+        max_per_job=1000,
+    )
+    status: ProviderBatchStatus = await job.wait()
+    print(status.ended, status.counts, job.job_ids, job.engine)
+    async for fetched in job.iter_results():
+        print(fetched.id, fetched.status, fetched.text)
+    every: list[BatchResult] = await job.results()
+    print(len(every))
 
 
 async def main() -> None:
@@ -142,6 +205,8 @@ async def main() -> None:
             print(exc.callback, exc.__cause__)
         except SteerError as exc:
             print(exc.partial)
+
+        await run_batches(client)
 
     alias: type[SteerClient] = SteerLLMClient
     print(alias)
