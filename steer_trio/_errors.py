@@ -60,6 +60,7 @@ __all__ = [
     "StreamProtocolError",
     "StreamTimeoutError",
     "UnknownModelError",
+    "error_from_json_body",
     "error_from_payload",
     "error_from_status",
 ]
@@ -235,8 +236,9 @@ _STATUS_CLASSES: dict[int, type[ProviderError]] = {
     529: OverloadedError,
 }
 
-# Provider error "type" strings (OpenAI's error.type / error.code, Anthropic's error.type).
-_TYPE_CLASSES: dict[str, type[ProviderError]] = {
+# Provider error names: OpenAI's error.type / error.code, Anthropic's error.type, and
+# Google's error.status (the google.rpc.Code names Gemini sends).
+_NAMED_CLASSES: dict[str, type[ProviderError]] = {
     "invalid_request_error": BadRequestError,
     "authentication_error": AuthenticationError,
     "invalid_api_key": AuthenticationError,
@@ -253,8 +255,19 @@ _TYPE_CLASSES: dict[str, type[ProviderError]] = {
     "server_error": ServerError,
     "internal_error": ServerError,
     "timeout_error": ServerError,
+    "INVALID_ARGUMENT": BadRequestError,
+    "FAILED_PRECONDITION": BadRequestError,
+    "OUT_OF_RANGE": BadRequestError,
+    "UNAUTHENTICATED": AuthenticationError,
+    "PERMISSION_DENIED": PermissionDeniedError,
+    "NOT_FOUND": NotFoundError,
+    "RESOURCE_EXHAUSTED": RateLimitError,
+    "UNAVAILABLE": ServerError,
+    "INTERNAL": ServerError,
+    "DEADLINE_EXCEEDED": ServerError,
 }
 
+# The status an in-stream (or HTTP 200) error stands for, when its body names none.
 _TYPE_STATUS: dict[type[ProviderError], int] = {
     BadRequestError: 400,
     AuthenticationError: 401,
@@ -266,6 +279,9 @@ _TYPE_STATUS: dict[type[ProviderError], int] = {
 }
 
 _QUOTA_MARKERS = ("insufficient_quota", "quota", "billing")
+
+#: google.rpc.RetryInfo in Google's ``error.details``: how long to wait, e.g. ``"7s"``.
+_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 
 
 def _class_for_status(status: int) -> type[ProviderError]:
@@ -285,28 +301,139 @@ def _snippet(text: str, limit: int = 300) -> str:
     return flat[:limit] + ("..." if len(flat) > limit else "")
 
 
-def _extract_error(body: Any) -> tuple[str | None, str | None, str | None]:
-    """(message, type, code) from the usual ``{"error": {...}}`` shapes."""
-    if not isinstance(body, dict):
-        return None, None, None
-    err = body.get("error", body)
-    if isinstance(err, str):
-        return err, body.get("type") if isinstance(body.get("type"), str) else None, None
-    if not isinstance(err, dict):
-        return None, None, None
-    message = err.get("message")
-    etype = err.get("type")
-    code = err.get("code")
-    return (
-        message if isinstance(message, str) else None,
-        etype if isinstance(etype, str) else None,
-        code if isinstance(code, str) else None,
+class _Details:
+    """What an error body says, whichever provider's shape it has.
+
+    ``{"error": {...}}`` (OpenAI, Groq, OpenRouter, Google), ``{"type": "error",
+    "error": {...}}`` (Anthropic), ``{"error": "text"}``, the error object alone, and any
+    of these wrapped in a list (Gemini's streaming endpoint).
+    """
+
+    __slots__ = ("code", "grpc_status", "message", "request_id", "retry_delay", "status", "type")
+
+    def __init__(self, body: Any) -> None:
+        self.message: str | None = None
+        #: error.type and a string error.code (OpenAI's names, Anthropic's, Groq's).
+        self.type: str | None = None
+        self.code: str | None = None
+        #: The HTTP status the body states: an integer error.code (OpenRouter, Google)
+        #: or error.status_code (Groq).
+        self.status: int | None = None
+        #: Google's status name (``RESOURCE_EXHAUSTED``...).
+        self.grpc_status: str | None = None
+        #: Google's RetryInfo delay, in seconds.
+        self.retry_delay: float | None = None
+        self.request_id: str | None = None
+        body = _unwrap(body)
+        if not isinstance(body, dict):
+            return
+        request_id = body.get("request_id")
+        if isinstance(request_id, str) and request_id:
+            self.request_id = request_id
+        err = body.get("error", body)
+        if isinstance(err, str):
+            self.message = err
+            self.type = _str(body.get("type"))
+        elif isinstance(err, dict):
+            self.message = _str(err.get("message"))
+            self.type = _str(err.get("type"))
+            self.code = _str(err.get("code"))
+            self.grpc_status = _str(err.get("status"))
+            for key in ("status_code", "code", "status"):
+                status = err.get(key)
+                if (
+                    isinstance(status, int)
+                    and not isinstance(status, bool)
+                    and 100 <= status <= 599
+                ):
+                    self.status = status
+                    break
+            self.retry_delay = _retry_delay(err.get("details"))
+
+    def named_class(self) -> type[ProviderError] | None:
+        """The class the body's names choose (a string code first: it is the finer one)."""
+        for name in (self.code, self.type, self.grpc_status):
+            if name in _NAMED_CLASSES:
+                return _NAMED_CLASSES[name]
+        return None
+
+    @property
+    def error_type(self) -> str | None:
+        return self.type or self.code or self.grpc_status
+
+    def retryable(self, cls: type[ProviderError]) -> bool:
+        """A quota (or billing) wall is not worth retrying, unless Google's RetryInfo says
+        when to retry: Gemini words its per-minute limits as quota, with a delay."""
+        if cls is RateLimitError and self.retry_delay is None:
+            text = " ".join(x for x in (self.type, self.code, self.message) if x).lower()
+            if any(marker in text for marker in _QUOTA_MARKERS):
+                return False
+        return cls.is_retryable
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _unwrap(body: Any) -> Any:
+    """Gemini's streaming endpoint sends a JSON list of responses: its error is one."""
+    if isinstance(body, list):
+        for item in body:
+            if _is_error_object(item):
+                return item
+        return body[0] if body else None
+    return body
+
+
+def _is_error_object(body: Any) -> bool:
+    return isinstance(body, dict) and (bool(body.get("error")) or body.get("type") == "error")
+
+
+def _retry_delay(details: Any) -> float | None:
+    """Seconds from Google's ``RetryInfo.retryDelay`` (a Duration in JSON: ``"7s"``,
+    ``"0.5s"``, ``"1.500s"``), or None."""
+    if not isinstance(details, list):
+        return None
+    for detail in details:
+        if isinstance(detail, dict) and detail.get("@type") == _RETRY_INFO:
+            delay = detail.get("retryDelay")
+            if isinstance(delay, str) and delay.endswith("s"):
+                try:
+                    seconds = float(delay[:-1])
+                except ValueError:
+                    return None
+                if 0 <= seconds < float("inf"):
+                    return seconds
+            return None
+    return None
+
+
+def _build(
+    provider: str,
+    body: Any,
+    details: _Details,
+    cls: type[ProviderError],
+    status_code: int | None,
+    *,
+    in_stream: bool,
+    message: str,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+    should_retry: bool | None = None,
+    headers: dict[str, str] | None = None,
+) -> ProviderError:
+    return cls(
+        message,
+        provider=provider,
+        status_code=status_code,
+        is_retryable=details.retryable(cls) if should_retry is None else should_retry,
+        error_type=details.error_type,
+        request_id=request_id if request_id is not None else details.request_id,
+        retry_after=retry_after if retry_after is not None else details.retry_delay,
+        body=body,
+        in_stream=in_stream,
+        headers=headers,
     )
-
-
-def _is_quota(etype: str | None, code: str | None, message: str | None) -> bool:
-    text = " ".join(x for x in (etype, code, message) if x).lower()
-    return any(m in text for m in _QUOTA_MARKERS)
 
 
 def error_from_status(
@@ -319,60 +446,98 @@ def error_from_status(
     should_retry: bool | None = None,
     headers: dict[str, str] | None = None,
 ) -> ProviderError:
-    """Map an HTTP error response to the typed error (``x-should-retry`` overrides)."""
+    """Map an HTTP error response to the typed error (``x-should-retry`` overrides).
+
+    The HTTP status decides when it is one we know; otherwise (a 402, a 418...) what the
+    body names or states decides, and a bare 4xx is a bad request.
+    """
     text = body_bytes.decode("utf-8", errors="replace")
     body: Any
     try:
         body = json.loads(text)
     except ValueError:
         body = text
-    message, etype, code = _extract_error(body)
-    if message is None:
-        message = _snippet(text) or f"HTTP {status} with an empty body"
-    cls = _class_for_status(status)
-    retryable = cls.is_retryable
-    if cls is RateLimitError and _is_quota(etype, code, message):
-        retryable = False
-    if should_retry is not None:
-        retryable = should_retry
-    return cls(
-        message,
-        provider=provider,
-        status_code=status,
-        is_retryable=retryable,
-        error_type=etype or code,
+    details = _Details(body)
+    cls = _STATUS_CLASSES.get(status) or (ServerError if status >= 500 else None)
+    if cls is None:
+        cls = details.named_class()
+    if cls is None and details.status is not None:
+        cls = _class_for_status(details.status)
+    if cls is None:
+        cls = _class_for_status(status)
+    return _build(
+        provider,
+        body,
+        details,
+        cls,
+        status,
+        in_stream=False,
+        message=details.message or _snippet(text) or f"HTTP {status} with an empty body",
         request_id=request_id,
         retry_after=retry_after,
-        body=body,
+        should_retry=should_retry,
         headers=headers,
     )
 
 
-def error_from_payload(provider: str, payload: Any) -> ProviderError:
-    """Map an error sent *inside* a 200 stream to the same classes as HTTP statuses."""
-    message, etype, code = _extract_error(payload)
-    status = None
-    if isinstance(payload, dict):
-        inner = payload.get("error")
-        raw_status = inner.get("status_code") if isinstance(inner, dict) else None
-        if isinstance(raw_status, int):
-            status = raw_status
-    cls: type[ProviderError] | None = None
-    for key in (code, etype):
-        if key and key in _TYPE_CLASSES:
-            cls = _TYPE_CLASSES[key]
-            break
+def _from_body(
+    provider: str, body: Any, *, in_stream: bool, http_status: int | None
+) -> ProviderError:
+    details = _Details(body)
+    cls = details.named_class()
+    if cls is None and details.status is not None:
+        cls = _class_for_status(details.status)
+    if cls is None and http_status is not None:
+        cls = _class_for_status(http_status)
     if cls is None:
-        cls = _class_for_status(status) if status is not None else ServerError
-    retryable = cls.is_retryable
-    if cls is RateLimitError and _is_quota(etype, code, message):
-        retryable = False
-    return cls(
-        message or "the provider reported an error in the stream",
-        provider=provider,
-        status_code=status if status is not None else _TYPE_STATUS.get(cls),
-        is_retryable=retryable,
-        error_type=etype or code,
-        body=payload,
-        in_stream=True,
+        cls = ServerError
+    status = details.status or http_status or _TYPE_STATUS.get(cls)
+    where = "in the stream" if in_stream else "in its response body"
+    return _build(
+        provider,
+        body,
+        details,
+        cls,
+        status,
+        in_stream=in_stream,
+        message=details.message or f"the provider reported an error {where}",
     )
+
+
+def error_from_payload(provider: str, payload: Any) -> ProviderError:
+    """Map an error sent *inside* a 200 stream to the same classes as HTTP statuses.
+
+    The body's names choose the class (``rate_limit_error``, ``RESOURCE_EXHAUSTED``...);
+    failing that the HTTP status it states (OpenRouter's integer ``error.code``, Groq's
+    ``error.status_code``); failing that, a server error.
+    """
+    return _from_body(provider, payload, in_stream=True, http_status=None)
+
+
+def error_from_json_body(
+    provider: str,
+    payload: Any,
+    *,
+    status: int | None,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+    headers: dict[str, str] | None = None,
+) -> ProviderError | None:
+    """The typed error a JSON response body holds, or None when it is not an error.
+
+    For a body that is not an event stream (an HTTP 200 with a JSON error object, where
+    a stream was asked for), or a non-streaming response: every shape ``_Details``
+    reads. ``status`` is the HTTP status; a 2xx one does not choose the class.
+    """
+    if not _is_error_object(_unwrap(payload)):
+        return None
+    error = _from_body(
+        provider, payload, in_stream=False, http_status=status if status and status >= 400 else None
+    )
+    if request_id is not None:
+        error.request_id = request_id
+    if retry_after is not None:
+        error.retry_after = retry_after
+    if headers is not None:
+        error.headers = dict(headers)
+    return error
