@@ -265,6 +265,8 @@ _NAMED_CLASSES: dict[str, type[ProviderError]] = {
     "UNAVAILABLE": ServerError,
     "INTERNAL": ServerError,
     "DEADLINE_EXCEEDED": ServerError,
+    # Google's ErrorInfo reason for a bad key, sent with INVALID_ARGUMENT and HTTP 400.
+    "API_KEY_INVALID": AuthenticationError,
 }
 
 # The status an in-stream (or HTTP 200) error stands for, when its body names none.
@@ -280,8 +282,10 @@ _TYPE_STATUS: dict[type[ProviderError], int] = {
 
 _QUOTA_MARKERS = ("insufficient_quota", "quota", "billing")
 
-#: google.rpc.RetryInfo in Google's ``error.details``: how long to wait, e.g. ``"7s"``.
+#: Entries of Google's ``error.details``: how long to wait (``retryDelay``, e.g. ``"7s"``),
+#: and the machine-readable reason (``reason``, e.g. ``API_KEY_INVALID``).
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+_ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 
 
 def _class_for_status(status: int) -> type[ProviderError]:
@@ -309,7 +313,16 @@ class _Details:
     of these wrapped in a list (Gemini's streaming endpoint).
     """
 
-    __slots__ = ("code", "grpc_status", "message", "request_id", "retry_delay", "status", "type")
+    __slots__ = (
+        "code",
+        "grpc_status",
+        "message",
+        "reason",
+        "request_id",
+        "retry_delay",
+        "status",
+        "type",
+    )
 
     def __init__(self, body: Any) -> None:
         self.message: str | None = None
@@ -319,8 +332,9 @@ class _Details:
         #: The HTTP status the body states: an integer error.code (OpenRouter, Google)
         #: or error.status_code (Groq).
         self.status: int | None = None
-        #: Google's status name (``RESOURCE_EXHAUSTED``...).
+        #: Google's status name (``RESOURCE_EXHAUSTED``...) and ErrorInfo reason.
         self.grpc_status: str | None = None
+        self.reason: str | None = None
         #: Google's RetryInfo delay, in seconds.
         self.retry_delay: float | None = None
         self.request_id: str | None = None
@@ -341,18 +355,18 @@ class _Details:
             self.grpc_status = _str(err.get("status"))
             for key in ("status_code", "code", "status"):
                 status = err.get(key)
-                if (
-                    isinstance(status, int)
-                    and not isinstance(status, bool)
-                    and 100 <= status <= 599
-                ):
+                # Only an error status says anything; 200 in an error body says nothing.
+                if type(status) is int and 400 <= status <= 599:
                     self.status = status
                     break
-            self.retry_delay = _retry_delay(err.get("details"))
+            details = err.get("details")
+            if isinstance(details, list):
+                self.reason = _str(_google_detail(details, _ERROR_INFO, "reason"))
+                self.retry_delay = _seconds(_google_detail(details, _RETRY_INFO, "retryDelay"))
 
     def named_class(self) -> type[ProviderError] | None:
         """The class the body's names choose (a string code first: it is the finer one)."""
-        for name in (self.code, self.type, self.grpc_status):
+        for name in (self.code, self.type, self.reason, self.grpc_status):
             if name in _NAMED_CLASSES:
                 return _NAMED_CLASSES[name]
         return None
@@ -389,23 +403,23 @@ def _is_error_object(body: Any) -> bool:
     return isinstance(body, dict) and (bool(body.get("error")) or body.get("type") == "error")
 
 
-def _retry_delay(details: Any) -> float | None:
-    """Seconds from Google's ``RetryInfo.retryDelay`` (a Duration in JSON: ``"7s"``,
-    ``"0.5s"``, ``"1.500s"``), or None."""
-    if not isinstance(details, list):
-        return None
+def _google_detail(details: list[Any], type_url: str, field: str) -> Any:
+    """A field of the first entry of Google's ``error.details`` with this ``@type``."""
     for detail in details:
-        if isinstance(detail, dict) and detail.get("@type") == _RETRY_INFO:
-            delay = detail.get("retryDelay")
-            if isinstance(delay, str) and delay.endswith("s"):
-                try:
-                    seconds = float(delay[:-1])
-                except ValueError:
-                    return None
-                if 0 <= seconds < float("inf"):
-                    return seconds
-            return None
+        if isinstance(detail, dict) and detail.get("@type") == type_url:
+            return detail.get(field)
     return None
+
+
+def _seconds(duration: Any) -> float | None:
+    """A protobuf Duration in JSON (``"7s"``, ``"0.5s"``, ``"1.500s"``) in seconds."""
+    if not isinstance(duration, str) or not duration.endswith("s"):
+        return None
+    try:
+        seconds = float(duration[:-1])
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < float("inf") else None
 
 
 def _build(
@@ -448,8 +462,9 @@ def error_from_status(
 ) -> ProviderError:
     """Map an HTTP error response to the typed error (``x-should-retry`` overrides).
 
-    The HTTP status decides when it is one we know; otherwise (a 402, a 418...) what the
-    body names or states decides, and a bare 4xx is a bad request.
+    A name in the body decides first (``overloaded_error`` behind a proxy's 503, Google's
+    ``API_KEY_INVALID`` on a 400); then the HTTP status when it is one we know; then
+    the status the body states; then the HTTP status's range.
     """
     text = body_bytes.decode("utf-8", errors="replace")
     body: Any
@@ -458,9 +473,9 @@ def error_from_status(
     except ValueError:
         body = text
     details = _Details(body)
-    cls = _STATUS_CLASSES.get(status) or (ServerError if status >= 500 else None)
+    cls = details.named_class()
     if cls is None:
-        cls = details.named_class()
+        cls = _STATUS_CLASSES.get(status) or (ServerError if status >= 500 else None)
     if cls is None and details.status is not None:
         cls = _class_for_status(details.status)
     if cls is None:

@@ -939,3 +939,34 @@ def test_openai_custom_tools_are_refused_for_anthropic() -> None:
     tool = {"type": "custom", "custom": {"name": "grammar", "format": {"type": "text"}}}
     with pytest.raises(ConfigurationError, match="'grammar' is an OpenAI custom"):
         build_anthropic_request(spec(tools=[tool]), "k")
+
+
+# -- whole-message bodies: errors --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "cls"),
+    [
+        (
+            {
+                "type": "error",
+                "error": {"type": "overloaded_error", "message": "Overloaded"},
+                "request_id": "req_011",
+            },
+            OverloadedError,
+        ),
+        ({"error": {"type": "invalid_request_error", "message": "Overloaded"}}, BadRequestError),
+    ],
+)
+def test_feed_message_error_body_raises_the_typed_error(
+    body: dict[str, Any], cls: type[ProviderError]
+) -> None:
+    parser = AnthropicParser("anthropic", "claude")
+    out: list[StreamEvent] = []
+    with pytest.raises(cls) as info:
+        parser.feed_message(body, out)
+    err = info.value
+    assert type(err) is cls and not err.in_stream and err.body == body
+    assert err.message == "Overloaded" and err.provider == "anthropic"
+    assert err.request_id == body.get("request_id")
+    assert out == [] and not parser.done and parser.usage is None

@@ -134,7 +134,7 @@ def test_in_stream_error_class_from_the_stated_status(
     assert err.error_type is None  # no name in the body: the status is not a type
 
 
-@pytest.mark.parametrize("status", [True, 99, 600, 4290, "429", 429.0, None])
+@pytest.mark.parametrize("status", [True, 99, 200, 399, 600, 4290, "429", 429.0, None])
 def test_a_stated_status_must_be_an_http_status(status: object) -> None:
     err = error_from_payload("openrouter", {"error": {"code": status, "message": "m"}})
     assert type(err) is ServerError and err.status_code == 500
@@ -324,11 +324,32 @@ def test_list_wrapped_error_found_among_other_items() -> None:
 # -- error_from_status: which of the status and the body decides -----------------------------------
 
 
-def test_http_status_we_know_wins_over_the_body() -> None:
-    body = json.dumps({"error": {"type": "rate_limit_error", "code": 429}}).encode()
-    assert type(error_from_status("openai", 400, body)) is BadRequestError
-    assert type(error_from_status("openai", 503, body)) is ServerError
-    assert type(error_from_status("openai", 599, body)) is ServerError
+def test_a_name_in_the_body_wins_over_the_http_status() -> None:
+    body = json.dumps({"error": {"type": "overloaded_error", "message": "busy"}}).encode()
+    err = error_from_status("anthropic", 503, body)
+    assert type(err) is OverloadedError and err.status_code == 503 and err.is_retryable
+    # Gemini: a bad key is INVALID_ARGUMENT on HTTP 400, with an ErrorInfo reason.
+    details = [
+        {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"},
+        {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "message": "x"},
+    ]
+    body = json.dumps(google_error(400, "INVALID_ARGUMENT", "API key not valid.", details=details))
+    err = error_from_status("gemini", 400, body.encode())
+    assert type(err) is AuthenticationError and not err.is_retryable
+    assert err.error_type == "INVALID_ARGUMENT" and err.message == "API key not valid."
+    # Another reason, or a reason that is not a string, leaves the status name to decide.
+    for reason in ("SERVICE_DISABLED", 5):
+        details[0]["reason"] = reason
+        body = json.dumps(google_error(400, "INVALID_ARGUMENT", details=details))
+        assert type(error_from_status("gemini", 400, body.encode())) is BadRequestError
+
+
+def test_the_http_status_we_know_wins_over_the_status_the_body_states() -> None:
+    body = json.dumps({"error": {"code": 429, "message": "m"}}).encode()
+    assert type(error_from_status("openrouter", 400, body)) is BadRequestError
+    assert type(error_from_status("openrouter", 503, body)) is ServerError
+    assert type(error_from_status("openrouter", 599, body)) is ServerError
+    assert type(error_from_status("openrouter", 529, body)) is OverloadedError
 
 
 @pytest.mark.parametrize(
