@@ -224,14 +224,12 @@ class ResponseValidationError(SteerError, ValueError):
 
 # -- mapping -----------------------------------------------------------------------
 
+# The statuses with a class of their own; any other 4xx (400, 409, 413, 422...) is a bad
+# request and any other 5xx a server error (see _class_for_status).
 _STATUS_CLASSES: dict[int, type[ProviderError]] = {
-    400: BadRequestError,
     401: AuthenticationError,
     403: PermissionDeniedError,
     404: NotFoundError,
-    409: BadRequestError,
-    413: BadRequestError,
-    422: BadRequestError,
     429: RateLimitError,
     529: OverloadedError,
 }
@@ -293,7 +291,7 @@ def _class_for_status(status: int) -> type[ProviderError]:
         return _STATUS_CLASSES[status]
     if status >= 500:
         return ServerError
-    return BadRequestError if 400 <= status < 500 else ProviderError
+    return BadRequestError if status >= 400 else ProviderError
 
 
 def _snippet(text: str, limit: int = 300) -> str:
@@ -463,8 +461,7 @@ def error_from_status(
     """Map an HTTP error response to the typed error (``x-should-retry`` overrides).
 
     A name in the body decides first (``overloaded_error`` behind a proxy's 503, Google's
-    ``API_KEY_INVALID`` on a 400); then the HTTP status when it is one we know; then
-    the status the body states; then the HTTP status's range.
+    ``API_KEY_INVALID`` on a 400), then the HTTP status.
     """
     text = body_bytes.decode("utf-8", errors="replace")
     body: Any
@@ -475,11 +472,9 @@ def error_from_status(
     details = _Details(body)
     cls = details.named_class()
     if cls is None:
-        cls = _STATUS_CLASSES.get(status) or (ServerError if status >= 500 else None)
-    if cls is None and details.status is not None:
-        cls = _class_for_status(details.status)
-    if cls is None:
-        cls = _class_for_status(status)
+        # The status the body states counts only when the HTTP status is no error.
+        stated = details.status
+        cls = _class_for_status(status if status >= 400 or stated is None else stated)
     return _build(
         provider,
         body,

@@ -30,6 +30,8 @@ from steer_trio._errors import error_from_json_body, error_from_payload, error_f
         (409, BadRequestError, False),
         (413, BadRequestError, False),
         (422, BadRequestError, False),
+        (499, BadRequestError, False),
+        (399, ProviderError, False),
         (429, RateLimitError, True),
         (500, ServerError, True),
         (502, ServerError, True),
@@ -344,26 +346,39 @@ def test_a_name_in_the_body_wins_over_the_http_status() -> None:
         assert type(error_from_status("gemini", 400, body.encode())) is BadRequestError
 
 
-def test_the_http_status_we_know_wins_over_the_status_the_body_states() -> None:
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, BadRequestError),
+        (418, BadRequestError),
+        (499, BadRequestError),
+        (500, ServerError),
+        (503, ServerError),
+        (599, ServerError),
+        (529, OverloadedError),
+    ],
+)
+def test_the_http_status_wins_over_the_status_the_body_states(
+    status: int, cls: type[ProviderError]
+) -> None:
     body = json.dumps({"error": {"code": 429, "message": "m"}}).encode()
-    assert type(error_from_status("openrouter", 400, body)) is BadRequestError
-    assert type(error_from_status("openrouter", 503, body)) is ServerError
-    assert type(error_from_status("openrouter", 599, body)) is ServerError
-    assert type(error_from_status("openrouter", 529, body)) is OverloadedError
+    err = error_from_status("openrouter", status, body)
+    assert type(err) is cls and err.status_code == status
 
 
 @pytest.mark.parametrize(
     ("status", "body", "cls"),
     [
         (402, {"error": {"type": "insufficient_quota", "message": "pay up"}}, RateLimitError),
-        (418, {"error": {"code": 503, "message": "m"}}, ServerError),
-        (418, {"error": {"message": "m"}}, BadRequestError),
+        (402, {"error": {"code": 402, "message": "m"}}, BadRequestError),
         (499, {"error": {"status": "UNAUTHENTICATED"}}, AuthenticationError),
         (302, {"error": {"message": "m"}}, ProviderError),
+        (399, {"error": {"message": "m"}}, ProviderError),
         (302, {"error": {"code": 429, "message": "m"}}, RateLimitError),
+        (399, {"error": {"status_code": 503, "message": "m"}}, ServerError),
     ],
 )
-def test_the_body_decides_for_an_http_status_we_do_not_know(
+def test_a_name_decides_then_the_http_status_then_a_stated_one(
     status: int, body: object, cls: type[ProviderError]
 ) -> None:
     err = error_from_status("openrouter", status, json.dumps(body).encode())
@@ -489,3 +504,49 @@ def test_json_body_error_takes_what_the_transport_knows() -> None:
     )
     assert err is not None and err.request_id == "req_hdr" and err.retry_after == 9.0
     assert err.headers == headers and err.headers is not headers
+
+
+# -- what an error says -------------------------------------------------------------------------
+
+
+def test_str_names_provider_place_and_type() -> None:
+    body = json.dumps({"error": {"message": "m", "type": "rate_limit_error"}}).encode()
+    assert str(error_from_status("openai", 429, body)) == "openai HTTP 429 rate_limit_error: m"
+    assert str(error_from_status("openai", 500, b'{"error": {"message": "m"}}')) == (
+        "openai HTTP 500: m"
+    )
+    payload = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    assert str(error_from_payload("anthropic", payload)) == (
+        "anthropic in stream overloaded_error: Overloaded"
+    )
+    assert str(ProviderError("m")) == "provider HTTP None: m"
+
+
+def test_html_snippet_is_flat_and_cut_at_300_characters() -> None:
+    html = b"<html><body><h1>502</h1><p>Bad\n\n   Gateway</p></body></html>"
+    assert error_from_status("x", 502, html).message == "502 Bad Gateway"
+    exact = b"a" * 300
+    assert error_from_status("x", 502, exact).message == "a" * 300
+    longer = b"b" * 301
+    assert error_from_status("x", 502, longer).message == "b" * 300 + "..."
+
+
+def test_a_body_that_is_not_utf8_is_read_with_replacements() -> None:
+    err = error_from_status("x", 500, b"bad \xff\xfe body")
+    assert err.message == "bad \ufffd\ufffd body" and err.body == "bad \ufffd\ufffd body"
+
+
+def test_every_mapping_keeps_the_provider_and_says_where() -> None:
+    body = {"error": {"message": "m"}}
+    from_status = error_from_status("openai", 500, json.dumps(body).encode())
+    from_payload = error_from_payload("xai", body)
+    from_body = error_from_json_body("groq", body, status=400)
+    assert from_body is not None
+    assert (from_status.provider, from_payload.provider, from_body.provider) == (
+        "openai",
+        "xai",
+        "groq",
+    )
+    assert from_status.in_stream is False and from_body.in_stream is False
+    assert from_payload.in_stream is True
+    assert type(from_body) is BadRequestError and from_body.status_code == 400

@@ -924,3 +924,70 @@ def test_tool_shapes() -> None:
     ]
     assert req.json["tools"][3] is own and req.json["tools"][4] is custom
     assert "tools" not in build_openai_request(chat_spec(tools=[]), "k").json
+
+
+# -- the fast path: the common case skips the general walk -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("choice", "walks"),
+    [
+        ({"index": 0, "delta": {"content": "a"}, "finish_reason": None, "logprobs": None}, False),
+        ({"delta": {"content": "a"}}, False),
+        ({"index": 3, "delta": {"content": "a"}}, False),
+        ({"index": 0, "delta": {"content": "a"}, "finish_reason": "stop"}, True),
+        ({"index": 0, "delta": {"content": "a"}, "finish_reason": ""}, True),
+        ({"index": 0, "delta": {"content": "a", "role": "assistant"}}, True),
+        ({"index": 0, "delta": {"content": ""}}, True),
+        ({"index": 0, "delta": {"reasoning_content": "a"}}, True),
+        ({"index": 0, "delta": {"content": ["a"]}}, True),
+        ({"index": None, "delta": {"content": "a"}}, True),
+        ({"index": True, "delta": {"content": "a"}}, True),
+        ({"index": -1, "delta": {"content": "a"}}, True),
+        ({"index": 0, "delta": {}}, True),
+        ({"index": 0, "delta": None}, True),
+        ({"index": 0}, True),
+    ],
+)
+def test_only_a_bare_content_delta_skips_the_walk(choice: dict[str, Any], walks: bool) -> None:
+    parser = OpenAIChatParser("openai", "m")
+    walked: list[Any] = []
+    general = parser._feed_choice
+
+    def spy(*args: Any) -> None:
+        walked.append(args[0])
+        general(*args)
+
+    parser._feed_choice = spy  # type: ignore[method-assign]
+    out: list[StreamEvent] = []
+    try:
+        parser.feed(ServerSentEvent(None, json.dumps({"choices": [choice]})), out)
+    except StreamProtocolError:
+        assert walks  # only the walk raises
+    assert walked == ([choice] if walks else [])
+    if not walks:
+        assert kinds(out) == [("text", "a")]
+        assert [e.delta.choice_index for e in out if isinstance(e, StreamDeltaEvent)] == [
+            choice.get("index") or 0
+        ]
+
+
+def test_mistral_parts_keep_their_choice_index() -> None:
+    payload = mistral_chunk([thinking("t"), {"type": "text", "text": "a"}])
+    payload["choices"][0]["index"] = 2
+    parser = OpenAIChatParser("openai_compatible", "m")
+    out: list[StreamEvent] = []
+    parser.feed(ServerSentEvent(None, json.dumps(payload)), out)
+    got = [(e.delta.kind, e.delta.choice_index) for e in out if isinstance(e, StreamDeltaEvent)]
+    assert got == [("reasoning", 2), ("text", 2)]
+
+
+def test_data_that_is_not_json_names_the_provider() -> None:
+    with pytest.raises(StreamProtocolError, match="^xai sent a data line that is not JSON"):
+        OpenAIChatParser("xai", "grok").feed(ServerSentEvent(None, "{oops"), [])
+
+
+def test_completion_error_body_names_the_provider() -> None:
+    with pytest.raises(ServerError) as info:
+        OpenAIChatParser("xai", "grok").feed_completion({"error": {"message": "m"}}, [])
+    assert info.value.provider == "xai"

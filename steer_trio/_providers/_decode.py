@@ -21,7 +21,6 @@ __all__ = [
     "decode_object",
     "in_context",
     "json_kind",
-    "optional_str",
     "raw_text",
 ]
 
@@ -70,7 +69,7 @@ class WrongFieldType(Exception):
 
     def within(self, prefix: str) -> WrongFieldType:
         """The same error with its path below ``prefix`` (raised where the path is known)."""
-        if not self.where:
+        if self.where == "":
             where = prefix
         elif self.where.startswith("["):
             where = prefix + self.where
@@ -107,13 +106,6 @@ def in_context(provider: str, error: WrongFieldType, raw: Any) -> StreamProtocol
 def raw_text(raw: Any) -> str:
     """The offending data as text: an SSE data line as is, a decoded body as JSON."""
     return raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=repr)
-
-
-def optional_str(value: Any, where: str) -> str | None:
-    """A string field that may be absent (None); anything else is the wrong type."""
-    if value is None or value.__class__ is str:
-        return value
-    raise WrongFieldType(where, "a string", value)
 
 
 def count(value: Any, where: str) -> int:

@@ -95,7 +95,7 @@ class OpenAIChatParser(ParserBase):
             if self.response_id is None:
                 self._take_id(payload.get("id"))
             model = payload.get("model")
-            if model != self.model and model is not None:
+            if model is not None and model != self.model:
                 self._take_model(model)
             choices = payload.get("choices")
             if choices.__class__ is list:
