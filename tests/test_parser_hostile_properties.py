@@ -192,7 +192,7 @@ OPENAI_CHUNKS: list[dict[str, Any]] = [
 ]
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(data=st.data())
 def test_openai_chunk_with_any_value_anywhere(data: st.DataObject) -> None:
     before = data.draw(st.lists(st.sampled_from(OPENAI_CHUNKS), max_size=3), label="before")
@@ -206,8 +206,10 @@ def test_openai_chunk_with_any_value_anywhere(data: st.DataObject) -> None:
     check_well_typed(parser, out)
 
 
-@settings(max_examples=120, deadline=None)
-@given(payload=st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=4), json_values))
+@settings(max_examples=60, deadline=None)
+@given(
+    payload=st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=4), json_values, max_size=6)
+)
 def test_openai_any_json_object(payload: dict[str, Any]) -> None:
     parser = OpenAIChatParser("openai", "gpt-4o")
     out: list[StreamEvent] = []
@@ -222,7 +224,7 @@ def test_openai_any_json_object(payload: dict[str, Any]) -> None:
     check_well_typed(parser, out)
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(data=st.data())
 def test_openai_completion_with_any_value_anywhere(data: st.DataObject) -> None:
     body = {
@@ -316,7 +318,7 @@ ANTHROPIC_EVENTS: list[dict[str, Any]] = [
 ]
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(data=st.data())
 def test_anthropic_event_with_any_value_anywhere(data: st.DataObject) -> None:
     before = data.draw(st.lists(st.sampled_from(ANTHROPIC_EVENTS), max_size=4), label="before")
@@ -331,9 +333,9 @@ def test_anthropic_event_with_any_value_anywhere(data: st.DataObject) -> None:
     check_well_typed(parser, out)
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
-    payload=st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=4), json_values),
+    payload=st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=4), json_values, max_size=6),
     event_name=st.sampled_from([None, "error", "message_start", "content_block_delta"]),
 )
 def test_anthropic_any_json_object(payload: dict[str, Any], event_name: str | None) -> None:
@@ -350,7 +352,7 @@ def test_anthropic_any_json_object(payload: dict[str, Any], event_name: str | No
     check_well_typed(parser, out)
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(data=st.data())
 def test_anthropic_message_with_any_value_anywhere(data: st.DataObject) -> None:
     body = {
