@@ -34,6 +34,7 @@ Sans-IO: this module imports neither trio nor httpx2.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 __all__ = [
@@ -417,7 +418,7 @@ def _seconds(duration: Any) -> float | None:
         seconds = float(duration[:-1])
     except ValueError:
         return None
-    return seconds if 0 <= seconds < float("inf") else None
+    return seconds if seconds >= 0 and math.isfinite(seconds) else None
 
 
 def _build(
@@ -463,7 +464,7 @@ def error_from_status(
     A name in the body decides first (``overloaded_error`` behind a proxy's 503, Google's
     ``API_KEY_INVALID`` on a 400), then the HTTP status.
     """
-    text = body_bytes.decode("utf-8", errors="replace")
+    text = body_bytes.decode(errors="replace")  # UTF-8, with U+FFFD for what is not
     body: Any
     try:
         body = json.loads(text)

@@ -550,3 +550,30 @@ def test_every_mapping_keeps_the_provider_and_says_where() -> None:
     assert from_status.in_stream is False and from_body.in_stream is False
     assert from_payload.in_stream is True
     assert type(from_body) is BadRequestError and from_body.status_code == 400
+
+
+def test_errors_keep_message_and_partial() -> None:
+    from steer_trio import StreamProtocolError
+
+    partial = object()
+    for err in (
+        SteerError("m", partial=partial),
+        ProviderError("m", partial=partial),
+        StreamProtocolError("m", partial=partial, raw="line"),
+    ):
+        assert err.args == ("m",) and err.message == "m" and err.partial is partial
+        assert err.content_delivered is False
+    assert SteerError("m").partial is None
+
+
+@pytest.mark.parametrize("request_id", [5, "", None, ["r"]])
+def test_a_request_id_in_the_body_must_be_a_non_empty_string(request_id: object) -> None:
+    body = {"type": "error", "error": {"type": "api_error", "message": "m"}}
+    body["request_id"] = request_id  # type: ignore[assignment]
+    assert error_from_payload("anthropic", body).request_id is None
+
+
+@pytest.mark.parametrize("status", [400, 599])
+def test_the_stated_status_range_is_inclusive(status: int) -> None:
+    err = error_from_payload("openrouter", {"error": {"code": status, "message": "m"}})
+    assert err.status_code == status

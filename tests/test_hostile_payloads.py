@@ -723,3 +723,126 @@ def test_a_long_value_is_cut_in_the_message() -> None:
     assert message.startswith('xai sent choices[0].delta.content as an object ({"k": "vvv')
     assert '..."' not in message and "v" * 60 not in message
     assert "vvv...) where a string or a list of content parts was expected" in message
+
+
+@pytest.mark.parametrize(("length", "cut"), [(60, False), (61, True)])
+def test_values_are_shown_up_to_60_characters(length: int, cut: bool) -> None:
+    value = "é" * (length - 2)  # with its quotes, `length` characters of JSON
+    payload = with_value(CHUNK, ("choices", 0, "index"), value)
+    with pytest.raises(StreamProtocolError) as info:
+        OpenAIChatParser("openai", "m").feed(ServerSentEvent(None, json.dumps(payload)), [])
+    shown = json.dumps(value, ensure_ascii=False)
+    expected = f"({shown[:60]}...)" if cut else f"({shown})"
+    assert info.value.message == (
+        f"openai sent choices[0].index as a string {expected} where {COUNT} was expected"
+    )
+
+
+def test_a_body_raw_keeps_its_text_unescaped() -> None:
+    body = with_value(COMPLETION, (*M, "content"), {"città": "Zürich"})
+    with pytest.raises(StreamProtocolError) as info:
+        OpenAIChatParser("openai", "m").feed_completion(body, [])
+    assert info.value.raw == json.dumps(body, ensure_ascii=False)
+    assert 'an object ({"città": "Zürich"})' in info.value.message
+
+
+# -- reading a data line as JSON ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", [' {"choices": []}', '{"choices": []}  ', '\t{"choices": []}\n'])
+def test_whitespace_around_the_json_is_fine(data: str) -> None:
+    parser = OpenAIChatParser("openai", "m")
+    parser.feed(ServerSentEvent(None, data), [])
+    assert parser.usage is None and not parser.done
+
+
+@pytest.mark.parametrize("data", ['{"choices": []} trailing', '{"a": 1}{"b": 2}', "{"])
+def test_more_than_one_json_value_is_not_json(data: str) -> None:
+    with pytest.raises(StreamProtocolError) as info:
+        OpenAIChatParser("openai", "m").feed(ServerSentEvent(None, data), [])
+    assert info.value.message == f"openai sent a data line that is not JSON: {data!r}"
+    assert info.value.raw == data
+
+
+def test_a_long_line_that_is_not_json_is_cut_at_120_characters() -> None:
+    data = "x" * 200
+    with pytest.raises(StreamProtocolError) as info:
+        AnthropicParser("anthropic", "c").feed(ServerSentEvent(None, data), [])
+    assert info.value.message == f"anthropic sent a data line that is not JSON: {data[:120]!r}"
+    assert info.value.raw == data
+
+
+@pytest.mark.parametrize(("data", "kind"), [("[1, 2]", "list"), ('"text"', "str"), ("3", "int")])
+def test_json_that_is_not_an_object(data: str, kind: str) -> None:
+    with pytest.raises(StreamProtocolError) as info:
+        OpenAIChatParser("openai", "m").feed(ServerSentEvent(None, data), [])
+    assert info.value.message == f"openai sent a JSON {kind} where an object was expected"
+    assert info.value.raw == data
+
+
+# -- the internal error that carries a field's path --------------------------------------------
+
+
+def test_wrong_field_type_path_and_text() -> None:
+    from steer_trio._providers._decode import WrongFieldType, in_context
+
+    inner = WrongFieldType("", "an object", 5)
+    assert inner.within("choices[1]").where == "choices[1]"
+    deeper = WrongFieldType("delta.content", "a string", [1]).within("choices[0]")
+    assert deeper.where == "choices[0].delta.content" and deeper.value == [1]
+    assert (
+        str(deeper)
+        == deeper.message
+        == ("choices[0].delta.content as a list ([1]) where a string was expected")
+    )
+    assert not isinstance(deeper, StreamProtocolError)  # internal: converted at the edge
+    public = in_context("openai", deeper, {"k": "é"})
+    assert type(public) is StreamProtocolError
+    assert public.message == f"openai sent {deeper.message}" and public.raw == '{"k": "é"}'
+
+
+# -- error chunks: the typed error wins, and names the provider --------------------------------
+
+
+def test_error_event_with_a_bad_field_raises_the_typed_error() -> None:
+    from steer_trio import ServerError
+
+    payload = {"message": "model crashed", "choices": [{"delta": {"content": 5}}]}
+    with pytest.raises(ServerError) as info:
+        OpenAIChatParser("vllm", "m").feed(ServerSentEvent("error", json.dumps(payload)), [])
+    assert info.value.provider == "vllm" and info.value.message == "model crashed"
+
+
+def test_typed_errors_from_chunks_name_the_provider() -> None:
+    from steer_trio import RateLimitError
+
+    payload = {"error": {"code": 429, "message": "slow down"}, "choices": "nonsense"}
+    with pytest.raises(RateLimitError) as info:
+        OpenAIChatParser("openrouter", "m").feed(ServerSentEvent(None, json.dumps(payload)), [])
+    assert info.value.provider == "openrouter"
+    payload["choices"] = []
+    with pytest.raises(RateLimitError) as info:
+        OpenAIChatParser("openrouter", "m").feed(ServerSentEvent(None, json.dumps(payload)), [])
+    assert info.value.provider == "openrouter"
+
+
+def test_usage_normalisers_name_the_field_under_usage_by_default() -> None:
+    from steer_trio._providers._anthropic import normalise_anthropic_usage
+    from steer_trio._providers._decode import WrongFieldType
+    from steer_trio._providers._openai import normalise_openai_usage
+
+    with pytest.raises(WrongFieldType) as anthropic:
+        normalise_anthropic_usage({"input_tokens": "1"})
+    assert anthropic.value.where == "usage.input_tokens"
+    with pytest.raises(WrongFieldType) as openai:
+        normalise_openai_usage({"prompt_tokens": "1"})
+    assert openai.value.where == "usage.prompt_tokens"
+
+
+def test_anthropic_usage_is_not_final_until_message_delta() -> None:
+    parser = AnthropicParser("anthropic", "c")
+    assert parser.usage_final is False
+    parser.feed(anthropic_event(MESSAGE_START), [])
+    assert parser.usage_final is False
+    parser.feed(anthropic_event(MESSAGE_DELTA), [])
+    assert parser.usage_final is True

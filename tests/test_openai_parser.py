@@ -991,3 +991,23 @@ def test_completion_error_body_names_the_provider() -> None:
     with pytest.raises(ServerError) as info:
         OpenAIChatParser("xai", "grok").feed_completion({"error": {"message": "m"}}, [])
     assert info.value.provider == "xai"
+
+
+def test_fast_path_events_are_built_like_the_walks() -> None:
+    import attrs
+
+    parser = OpenAIChatParser("openai", "gpt-4o")
+    out: list[StreamEvent] = []
+    for delta in (
+        {"content": "fast"},
+        {"role": "assistant", "content": "walked"},
+        {"content": "f"},
+    ):
+        parser.feed(ServerSentEvent(None, json.dumps({"choices": [{"delta": delta}]})), out)
+    fast, walked, again = (attrs.asdict(e, recurse=False) for e in out)
+    assert {k: v for k, v in fast.items() if k != "delta"} == {
+        **{k: v for k, v in walked.items() if k != "delta"},
+        "chunk_index": 0,
+    }
+    assert [fast["chunk_index"], walked["chunk_index"], again["chunk_index"]] == [0, 1, 2]
+    assert type(out[0]) is type(out[1]) is StreamDeltaEvent

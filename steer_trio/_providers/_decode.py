@@ -57,7 +57,7 @@ class WrongFieldType(Exception):
     """
 
     def __init__(self, where: str, expected: str, value: Any) -> None:
-        super().__init__(where, expected)
+        super().__init__()
         #: The field's path in the payload, e.g. ``choices[0].delta.content``.
         self.where = where
         self.expected = expected
@@ -67,14 +67,13 @@ class WrongFieldType(Exception):
     def message(self) -> str:
         return f"{self.where} as {json_kind(self.value)} where {self.expected} was expected"
 
+    def __str__(self) -> str:
+        return self.message
+
     def within(self, prefix: str) -> WrongFieldType:
-        """The same error with its path below ``prefix`` (raised where the path is known)."""
-        if self.where == "":
-            where = prefix
-        elif self.where.startswith("["):
-            where = prefix + self.where
-        else:
-            where = f"{prefix}.{self.where}"
+        """The same error with its path below ``prefix`` (raised where the path is known);
+        an empty path is the value at ``prefix`` itself."""
+        where = f"{prefix}.{self.where}" if self.where else prefix
         return WrongFieldType(where, self.expected, self.value)
 
 
@@ -90,11 +89,9 @@ def json_kind(value: Any) -> str:
         kind = "a string"
     elif isinstance(value, list):
         kind = "a list"
-    elif isinstance(value, dict):
-        kind = "an object"
     else:
-        kind = f"a {type(value).__name__}"
-    shown = json.dumps(value, ensure_ascii=False, default=repr)
+        kind = "an object"
+    shown = json.dumps(value, ensure_ascii=False)
     return f"{kind} ({shown[:60]}{'...' if len(shown) > 60 else ''})"
 
 
@@ -105,7 +102,7 @@ def in_context(provider: str, error: WrongFieldType, raw: Any) -> StreamProtocol
 
 def raw_text(raw: Any) -> str:
     """The offending data as text: an SSE data line as is, a decoded body as JSON."""
-    return raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=repr)
+    return raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)
 
 
 def count(value: Any, where: str) -> int:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._errors import error_from_json_body, error_from_payload
-from .._events import StreamDelta, StreamEvent
+from .._events import StreamDelta, StreamDeltaEvent, StreamEvent
 from .._sse import ServerSentEvent
 from .._usage import Usage
 from ._base import ParserBase, ProviderRequest, RequestSpec
@@ -90,7 +90,6 @@ class OpenAIChatParser(ParserBase):
             # Anything after [DONE] is noise from a misbehaving server; the answer is complete.
             return
         payload = decode_object(self.provider, data)
-        error = payload.get("error")
         try:
             if self.response_id is None:
                 self._take_id(payload.get("id"))
@@ -108,7 +107,7 @@ class OpenAIChatParser(ParserBase):
                         # The common case, a bare content delta, without the general
                         # walk. A value of an unexpected type raises here or fails a test
                         # and takes the walk, which says what is wrong.
-                        delta = choice.get("delta")
+                        delta = choice["delta"]
                         if len(delta) == 1 and choice.get("finish_reason") is None:
                             content = delta.get("content")
                             index = choice.get("index", 0)
@@ -118,9 +117,18 @@ class OpenAIChatParser(ParserBase):
                                 and index.__class__ is int
                                 and index >= 0
                             ):
-                                self._emit(out, StreamDelta(content, "text", index))
+                                # ParserBase._emit, inlined: this line runs once per token.
+                                out.append(
+                                    StreamDeltaEvent(
+                                        provider=self.provider,
+                                        model=self.model,
+                                        delta=StreamDelta(content, "text", index),
+                                        chunk_index=self._chunk_index,
+                                    )
+                                )
+                                self._chunk_index += 1
                                 continue
-                    except (AttributeError, TypeError):
+                    except (KeyError, TypeError, AttributeError):
                         pass
                     walked = True
                     self._feed_choice(choice, choices, out, "delta")
@@ -134,11 +142,11 @@ class OpenAIChatParser(ParserBase):
             elif walked and "x_groq" in payload:
                 self._groq_usage(payload["x_groq"])
         except WrongFieldType as exc:
-            if error or sse.event == "error":
+            if payload.get("error") or sse.event == "error":
                 # The provider's own error says more than a malformed rest of its chunk.
                 raise error_from_payload(self.provider, payload) from None
             raise in_context(self.provider, exc, data) from None
-        if error or sse.event == "error":
+        if payload.get("error") or sse.event == "error":
             # OpenRouter's error chunk also carries the last deltas and the usage so
             # far: recorded above, before the typed error, so the partial response keeps them.
             raise error_from_payload(self.provider, payload)
@@ -222,12 +230,19 @@ class OpenAIChatParser(ParserBase):
             if delta.__class__ is dict:
                 # Reasoning first: within one delta (or a whole message) it precedes
                 # the answer.
+                # xAI's reasoning_content; Groq's and OpenRouter's reasoning.
                 reasoning = delta.get("reasoning_content")
                 if reasoning is not None:
-                    self._reasoning(reasoning, index, out, key, "reasoning_content")
+                    if reasoning.__class__ is not str:
+                        raise WrongFieldType(f"{key}.reasoning_content", "a string", reasoning)
+                    if reasoning:
+                        self._emit(out, StreamDelta(reasoning, "reasoning", index))
                 reasoning = delta.get("reasoning")
                 if reasoning is not None:
-                    self._reasoning(reasoning, index, out, key, "reasoning")
+                    if reasoning.__class__ is not str:
+                        raise WrongFieldType(f"{key}.reasoning", "a string", reasoning)
+                    if reasoning:
+                        self._emit(out, StreamDelta(reasoning, "reasoning", index))
                 content = delta.get("content")
                 if content.__class__ is str:
                     if content:
@@ -261,15 +276,6 @@ class OpenAIChatParser(ParserBase):
         except WrongFieldType as exc:
             position = next(n for n, item in enumerate(choices) if item is choice)
             raise exc.within(f"choices[{position}]") from None
-
-    def _reasoning(
-        self, reasoning: Any, index: int, out: list[StreamEvent], key: str, name: str
-    ) -> None:
-        """xAI's ``reasoning_content``, Groq's and OpenRouter's ``reasoning``."""
-        if reasoning.__class__ is not str:
-            raise WrongFieldType(f"{key}.{name}", "a string", reasoning)
-        if reasoning:
-            self._emit(out, StreamDelta(reasoning, "reasoning", index))
 
     def _tool_calls(self, calls: list[Any], index: int, out: list[StreamEvent], key: str) -> None:
         for position, call in enumerate(calls):
