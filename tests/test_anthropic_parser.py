@@ -1298,7 +1298,9 @@ def test_tool_shapes_by_type() -> None:
         {"type": "function", "name": "typed_neutral", "parameters": schema},
         {"type": "custom", "name": "custom_neutral"},
         {"name": "cached", "cache_control": {"type": "ephemeral"}},
-        {"function": {"name": "untyped"}, "name": "untyped_outer"},
+        {"function": {"name": "untyped"}, "name": "outer name: not the function's"},
+        {"function": {"name": "untyped_only", "parameters": schema}},
+        {"type": "function", "function": "not a dict", "name": "neutral_again"},
     ]
     req = build_anthropic_request(spec(tools=tools), "k")
     assert req.json["tools"] == [
@@ -1309,7 +1311,9 @@ def test_tool_shapes_by_type() -> None:
             "input_schema": {"type": "object", "properties": {}},
             "cache_control": {"type": "ephemeral"},
         },
-        {"name": "untyped_outer", "input_schema": {"type": "object", "properties": {}}},
+        {"name": "untyped", "input_schema": {"type": "object", "properties": {}}},
+        {"name": "untyped_only", "input_schema": schema},
+        {"name": "neutral_again", "input_schema": {"type": "object", "properties": {}}},
     ]
     custom = {"type": "custom", "custom": {"name": "grammar"}}
     with pytest.raises(ConfigurationError) as info:

@@ -920,9 +920,10 @@ def test_tool_shapes() -> None:
         },
         own,
         custom,
-        function_without_type,
+        {"type": "function", "function": {"name": "legacy"}},
     ]
     assert req.json["tools"][3] is own and req.json["tools"][4] is custom
+    assert function_without_type == {"function": {"name": "legacy"}}  # not modified
     assert "tools" not in build_openai_request(chat_spec(tools=[]), "k").json
 
 

@@ -287,8 +287,8 @@ def _tool_use_block(call: dict[str, Any]) -> dict[str, Any]:
 
 def _tool_to_anthropic(tool: dict[str, Any]) -> dict[str, Any]:
     """Accept our neutral shape (name, description, parameters), OpenAI's, or Anthropic's."""
-    if tool.get("type") == "function" and "function" in tool:
-        tool = tool["function"]
+    if tool.get("type") in (None, "function") and isinstance(tool.get("function"), dict):
+        tool = tool["function"]  # OpenAI's shape (the client accepts it without its type)
     elif isinstance(tool.get("custom"), dict):
         raise ConfigurationError(
             f"tool {tool['custom'].get('name')!r} is an OpenAI custom (free-form) tool, which "

@@ -57,8 +57,11 @@ def build_openai_request(spec: RequestSpec, api_key: str | None) -> ProviderRequ
 
 def _tool_to_openai(tool: dict[str, Any]) -> dict[str, Any]:
     """Accept our neutral shape (name, description, parameters) or OpenAI's own."""
-    if tool.get("type") not in (None, "function") or "function" in tool:
-        return tool  # OpenAI's own shape ({"type": "function" | "custom", ...}): as is
+    if tool.get("type") not in (None, "function"):
+        return tool  # OpenAI's other shapes ({"type": "custom", ...}): as is
+    if "function" in tool:
+        # OpenAI's own shape; the client accepts it without its (required) type.
+        return tool if "type" in tool else {"type": "function", **tool}
     function: dict[str, Any] = {"name": tool["name"]}
     if tool.get("description"):
         function["description"] = tool["description"]
