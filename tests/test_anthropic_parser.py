@@ -1347,3 +1347,9 @@ def test_tool_choice_without_a_usable_name(choice: Any) -> None:
         f"tool_choice {choice!r} is not understood: use 'auto', 'required', 'none' or "
         "{'name': TOOL}"
     )
+
+
+def test_only_a_function_typed_tool_is_unwrapped() -> None:
+    server = {"type": "web_search_20250305", "name": "web_search", "function": {"name": "x"}}
+    req = build_anthropic_request(spec(tools=[server]), "k")
+    assert req.json["tools"] == [server]
