@@ -362,16 +362,20 @@ class AnthropicParser(ParserBase):
         kind = payload.get("type") or sse.event
         try:
             if kind == "content_block_delta":
-                delta = payload.get("delta")
-                if delta.__class__ is dict and delta.get("type") == "text_delta":
-                    # The common case, without the walk (which also says what is wrong
-                    # when the text is not a string).
-                    text = delta.get("text")
-                    if text.__class__ is str:
-                        if text:
-                            self._emit(out, StreamDelta(text))
-                        return
-                self._block_delta(payload, delta, out)
+                try:
+                    # The common case, without the walk; anything unexpected (a missing
+                    # key, a value of another type) takes the walk, which says what is
+                    # wrong or ignores what it does not know.
+                    delta = payload["delta"]
+                    if delta["type"] == "text_delta":
+                        text = delta["text"]
+                        if text.__class__ is str:
+                            if text:
+                                self._emit(out, StreamDelta(text))
+                            return
+                except (KeyError, TypeError):
+                    pass
+                self._block_delta(payload, payload.get("delta"), out)
             elif kind == "content_block_start":
                 index = _block_index(payload)
                 block = payload.get("content_block")
