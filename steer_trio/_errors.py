@@ -38,6 +38,7 @@ Sans-IO: this module imports neither trio nor httpx2.
 from __future__ import annotations
 
 import json
+import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ __all__ = [
     "StreamProtocolError",
     "StreamTimeoutError",
     "UnknownModelError",
+    "error_from_json_body",
     "error_from_payload",
     "error_from_status",
 ]
@@ -290,20 +292,19 @@ class CallbackError(SteerError):
 
 # -- mapping -----------------------------------------------------------------------
 
+# The statuses with a class of their own; any other 4xx (400, 409, 413, 422...) is a bad
+# request and any other 5xx a server error (see _class_for_status).
 _STATUS_CLASSES: dict[int, type[ProviderError]] = {
-    400: BadRequestError,
     401: AuthenticationError,
     403: PermissionDeniedError,
     404: NotFoundError,
-    409: BadRequestError,
-    413: BadRequestError,
-    422: BadRequestError,
     429: RateLimitError,
     529: OverloadedError,
 }
 
-# Provider error "type" strings (OpenAI's error.type / error.code, Anthropic's error.type).
-_TYPE_CLASSES: dict[str, type[ProviderError]] = {
+# Provider error names: OpenAI's error.type / error.code, Anthropic's error.type, and
+# Google's error.status (the google.rpc.Code names Gemini sends).
+_NAMED_CLASSES: dict[str, type[ProviderError]] = {
     "invalid_request_error": BadRequestError,
     "authentication_error": AuthenticationError,
     "invalid_api_key": AuthenticationError,
@@ -320,8 +321,21 @@ _TYPE_CLASSES: dict[str, type[ProviderError]] = {
     "server_error": ServerError,
     "internal_error": ServerError,
     "timeout_error": ServerError,
+    "INVALID_ARGUMENT": BadRequestError,
+    "FAILED_PRECONDITION": BadRequestError,
+    "OUT_OF_RANGE": BadRequestError,
+    "UNAUTHENTICATED": AuthenticationError,
+    "PERMISSION_DENIED": PermissionDeniedError,
+    "NOT_FOUND": NotFoundError,
+    "RESOURCE_EXHAUSTED": RateLimitError,
+    "UNAVAILABLE": ServerError,
+    "INTERNAL": ServerError,
+    "DEADLINE_EXCEEDED": ServerError,
+    # Google's ErrorInfo reason for a bad key, sent with INVALID_ARGUMENT and HTTP 400.
+    "API_KEY_INVALID": AuthenticationError,
 }
 
+# The status an in-stream (or HTTP 200) error stands for, when its body names none.
 _TYPE_STATUS: dict[type[ProviderError], int] = {
     BadRequestError: 400,
     AuthenticationError: 401,
@@ -334,13 +348,18 @@ _TYPE_STATUS: dict[type[ProviderError], int] = {
 
 _QUOTA_MARKERS = ("insufficient_quota", "quota", "billing")
 
+#: Entries of Google's ``error.details``: how long to wait (``retryDelay``, e.g. ``"7s"``),
+#: and the machine-readable reason (``reason``, e.g. ``API_KEY_INVALID``).
+_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+_ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+
 
 def _class_for_status(status: int) -> type[ProviderError]:
     if status in _STATUS_CLASSES:
         return _STATUS_CLASSES[status]
     if status >= 500:
         return ServerError
-    return BadRequestError if 400 <= status < 500 else ProviderError
+    return BadRequestError if status >= 400 else ProviderError
 
 
 def _snippet(text: str, limit: int = 300) -> str:
@@ -352,28 +371,149 @@ def _snippet(text: str, limit: int = 300) -> str:
     return flat[:limit] + ("..." if len(flat) > limit else "")
 
 
-def _extract_error(body: Any) -> tuple[str | None, str | None, str | None]:
-    """(message, type, code) from the usual ``{"error": {...}}`` shapes."""
-    if not isinstance(body, dict):
-        return None, None, None
-    err = body.get("error", body)
-    if isinstance(err, str):
-        return err, body.get("type") if isinstance(body.get("type"), str) else None, None
-    if not isinstance(err, dict):
-        return None, None, None
-    message = err.get("message")
-    etype = err.get("type")
-    code = err.get("code")
-    return (
-        message if isinstance(message, str) else None,
-        etype if isinstance(etype, str) else None,
-        code if isinstance(code, str) else None,
+class _Details:
+    """What an error body says, whichever provider's shape it has.
+
+    ``{"error": {...}}`` (OpenAI, Groq, OpenRouter, Google), ``{"type": "error",
+    "error": {...}}`` (Anthropic), ``{"error": "text"}``, the error object alone, and any
+    of these wrapped in a list (Gemini's streaming endpoint).
+    """
+
+    __slots__ = (
+        "code",
+        "grpc_status",
+        "message",
+        "reason",
+        "request_id",
+        "retry_delay",
+        "status",
+        "type",
     )
 
+    def __init__(self, body: Any) -> None:
+        self.message: str | None = None
+        #: error.type and a string error.code (OpenAI's names, Anthropic's, Groq's).
+        self.type: str | None = None
+        self.code: str | None = None
+        #: The HTTP status the body states: an integer error.code (OpenRouter, Google)
+        #: or error.status_code (Groq).
+        self.status: int | None = None
+        #: Google's status name (``RESOURCE_EXHAUSTED``...) and ErrorInfo reason.
+        self.grpc_status: str | None = None
+        self.reason: str | None = None
+        #: Google's RetryInfo delay, in seconds.
+        self.retry_delay: float | None = None
+        self.request_id: str | None = None
+        body = _unwrap(body)
+        if not isinstance(body, dict):
+            return
+        request_id = body.get("request_id")
+        if isinstance(request_id, str) and request_id:
+            self.request_id = request_id
+        err = body.get("error", body)
+        if isinstance(err, str):
+            self.message = err
+            self.type = _str(body.get("type"))
+        elif isinstance(err, dict):
+            self.message = _str(err.get("message"))
+            self.type = _str(err.get("type"))
+            self.code = _str(err.get("code"))
+            self.grpc_status = _str(err.get("status"))
+            for key in ("status_code", "code", "status"):
+                status = err.get(key)
+                # Only an error status says anything; 200 in an error body says nothing.
+                if type(status) is int and 400 <= status <= 599:
+                    self.status = status
+                    break
+            details = err.get("details")
+            if isinstance(details, list):
+                self.reason = _str(_google_detail(details, _ERROR_INFO, "reason"))
+                self.retry_delay = _seconds(_google_detail(details, _RETRY_INFO, "retryDelay"))
 
-def _is_quota(etype: str | None, code: str | None, message: str | None) -> bool:
-    text = " ".join(x for x in (etype, code, message) if x).lower()
-    return any(m in text for m in _QUOTA_MARKERS)
+    def named_class(self) -> type[ProviderError] | None:
+        """The class the body's names choose (a string code first: it is the finer one)."""
+        for name in (self.code, self.type, self.reason, self.grpc_status):
+            if name in _NAMED_CLASSES:
+                return _NAMED_CLASSES[name]
+        return None
+
+    @property
+    def error_type(self) -> str | None:
+        return self.type or self.code or self.grpc_status
+
+    def retryable(self, cls: type[ProviderError]) -> bool:
+        """A quota (or billing) wall is not worth retrying, unless Google's RetryInfo says
+        when to retry: Gemini words its per-minute limits as quota, with a delay."""
+        if cls is RateLimitError and self.retry_delay is None:
+            text = " ".join(x for x in (self.type, self.code, self.message) if x).lower()
+            if any(marker in text for marker in _QUOTA_MARKERS):
+                return False
+        return cls.is_retryable
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _unwrap(body: Any) -> Any:
+    """Gemini's streaming endpoint sends a JSON list of responses: its error is one."""
+    if isinstance(body, list):
+        for item in body:
+            if _is_error_object(item):
+                return item
+        return body[0] if body else None
+    return body
+
+
+def _is_error_object(body: Any) -> bool:
+    return isinstance(body, dict) and (bool(body.get("error")) or body.get("type") == "error")
+
+
+def _google_detail(details: list[Any], type_url: str, field: str) -> Any:
+    """A field of the first entry of Google's ``error.details`` with this ``@type``."""
+    for detail in details:
+        if isinstance(detail, dict) and detail.get("@type") == type_url:
+            return detail.get(field)
+    return None
+
+
+def _seconds(duration: Any) -> float | None:
+    """A protobuf Duration in JSON (``"7s"``, ``"0.5s"``, ``"1.500s"``) in seconds."""
+    if not isinstance(duration, str) or not duration.endswith("s"):
+        return None
+    try:
+        seconds = float(duration[:-1])
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 and math.isfinite(seconds) else None
+
+
+def _build(
+    provider: str,
+    body: Any,
+    details: _Details,
+    cls: type[ProviderError],
+    status_code: int | None,
+    *,
+    in_stream: bool,
+    message: str,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+    should_retry: bool | None = None,
+    headers: dict[str, str] | None = None,
+) -> ProviderError:
+    return cls(
+        message,
+        provider=provider,
+        status_code=status_code,
+        is_retryable=details.retryable(cls) if should_retry is None else should_retry,
+        error_type=details.error_type,
+        request_id=request_id if request_id is not None else details.request_id,
+        retry_after=retry_after if retry_after is not None else details.retry_delay,
+        body=body,
+        in_stream=in_stream,
+        headers=headers,
+    )
 
 
 def error_from_status(
@@ -386,60 +526,96 @@ def error_from_status(
     should_retry: bool | None = None,
     headers: dict[str, str] | None = None,
 ) -> ProviderError:
-    """Map an HTTP error response to the typed error (``x-should-retry`` overrides)."""
-    text = body_bytes.decode("utf-8", errors="replace")
+    """Map an HTTP error response to the typed error (``x-should-retry`` overrides).
+
+    A name in the body decides first (``overloaded_error`` behind a proxy's 503, Google's
+    ``API_KEY_INVALID`` on a 400), then the HTTP status.
+    """
+    text = body_bytes.decode(errors="replace")  # UTF-8, with U+FFFD for what is not
     body: Any
     try:
         body = json.loads(text)
     except ValueError:
         body = text
-    message, etype, code = _extract_error(body)
-    if message is None:
-        message = _snippet(text) or f"HTTP {status} with an empty body"
-    cls = _class_for_status(status)
-    retryable = cls.is_retryable
-    if cls is RateLimitError and _is_quota(etype, code, message):
-        retryable = False
-    if should_retry is not None:
-        retryable = should_retry
-    return cls(
-        message,
-        provider=provider,
-        status_code=status,
-        is_retryable=retryable,
-        error_type=etype or code,
+    details = _Details(body)
+    cls = details.named_class()
+    if cls is None:
+        # The status the body states counts only when the HTTP status is no error.
+        stated = details.status
+        cls = _class_for_status(status if status >= 400 or stated is None else stated)
+    return _build(
+        provider,
+        body,
+        details,
+        cls,
+        status,
+        in_stream=False,
+        message=details.message or _snippet(text) or f"HTTP {status} with an empty body",
         request_id=request_id,
         retry_after=retry_after,
-        body=body,
+        should_retry=should_retry,
         headers=headers,
     )
 
 
-def error_from_payload(provider: str, payload: Any) -> ProviderError:
-    """Map an error sent *inside* a 200 stream to the same classes as HTTP statuses."""
-    message, etype, code = _extract_error(payload)
-    status = None
-    if isinstance(payload, dict):
-        inner = payload.get("error")
-        raw_status = inner.get("status_code") if isinstance(inner, dict) else None
-        if isinstance(raw_status, int):
-            status = raw_status
-    cls: type[ProviderError] | None = None
-    for key in (code, etype):
-        if key and key in _TYPE_CLASSES:
-            cls = _TYPE_CLASSES[key]
-            break
+def _from_body(
+    provider: str, body: Any, *, in_stream: bool, http_status: int | None
+) -> ProviderError:
+    details = _Details(body)
+    cls = details.named_class()
+    if cls is None and details.status is not None:
+        cls = _class_for_status(details.status)
+    if cls is None and http_status is not None:
+        cls = _class_for_status(http_status)
     if cls is None:
-        cls = _class_for_status(status) if status is not None else ServerError
-    retryable = cls.is_retryable
-    if cls is RateLimitError and _is_quota(etype, code, message):
-        retryable = False
-    return cls(
-        message or "the provider reported an error in the stream",
-        provider=provider,
-        status_code=status if status is not None else _TYPE_STATUS.get(cls),
-        is_retryable=retryable,
-        error_type=etype or code,
-        body=payload,
-        in_stream=True,
+        cls = ServerError
+    status = details.status or http_status or _TYPE_STATUS.get(cls)
+    where = "in the stream" if in_stream else "in its response body"
+    return _build(
+        provider,
+        body,
+        details,
+        cls,
+        status,
+        in_stream=in_stream,
+        message=details.message or f"the provider reported an error {where}",
     )
+
+
+def error_from_payload(provider: str, payload: Any) -> ProviderError:
+    """Map an error sent *inside* a 200 stream to the same classes as HTTP statuses.
+
+    The body's names choose the class (``rate_limit_error``, ``RESOURCE_EXHAUSTED``...);
+    failing that the HTTP status it states (OpenRouter's integer ``error.code``, Groq's
+    ``error.status_code``); failing that, a server error.
+    """
+    return _from_body(provider, payload, in_stream=True, http_status=None)
+
+
+def error_from_json_body(
+    provider: str,
+    payload: Any,
+    *,
+    status: int | None,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+    headers: dict[str, str] | None = None,
+) -> ProviderError | None:
+    """The typed error a JSON response body holds, or None when it is not an error.
+
+    For a body that is not an event stream (an HTTP 200 with a JSON error object, where
+    a stream was asked for), or a non-streaming response: every shape ``_Details``
+    reads. ``status`` is the HTTP status; a 2xx one does not choose the class.
+    """
+    if not _is_error_object(_unwrap(payload)):
+        return None
+    error = _from_body(
+        provider, payload, in_stream=False, http_status=status if status and status >= 400 else None
+    )
+    if request_id is not None:
+        error.request_id = request_id
+    if retry_after is not None:
+        error.retry_after = retry_after
+    if headers is not None:
+        error.headers = dict(headers)
+    return error

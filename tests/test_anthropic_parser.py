@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -939,3 +940,416 @@ def test_openai_custom_tools_are_refused_for_anthropic() -> None:
     tool = {"type": "custom", "custom": {"name": "grammar", "format": {"type": "text"}}}
     with pytest.raises(ConfigurationError, match="'grammar' is an OpenAI custom"):
         build_anthropic_request(spec(tools=[tool]), "k")
+
+
+# -- whole-message bodies: errors --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "cls"),
+    [
+        (
+            {
+                "type": "error",
+                "error": {"type": "overloaded_error", "message": "Overloaded"},
+                "request_id": "req_011",
+            },
+            OverloadedError,
+        ),
+        ({"error": {"type": "invalid_request_error", "message": "Overloaded"}}, BadRequestError),
+    ],
+)
+def test_feed_message_error_body_raises_the_typed_error(
+    body: dict[str, Any], cls: type[ProviderError]
+) -> None:
+    parser = AnthropicParser("anthropic", "claude")
+    out: list[StreamEvent] = []
+    with pytest.raises(cls) as info:
+        parser.feed_message(body, out)
+    err = info.value
+    assert type(err) is cls and not err.in_stream and err.body == body
+    assert err.message == "Overloaded" and err.provider == "anthropic"
+    assert err.request_id == body.get("request_id")
+    assert out == [] and not parser.done and parser.usage is None
+
+
+# -- the fast path: a text delta skips the general walk ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("delta", "walks"),
+    [
+        ({"type": "text_delta", "text": "a"}, False),
+        ({"type": "text_delta", "text": ""}, False),
+        ({"type": "text_delta"}, True),
+        ({"type": "text_delta", "text": 5}, True),
+        ({"type": "thinking_delta", "thinking": "a"}, True),
+        ({"text": "a"}, True),
+        ("text_delta", True),
+        (None, True),
+    ],
+)
+def test_only_a_text_delta_skips_the_walk(delta: Any, walks: bool) -> None:
+    parser = AnthropicParser("anthropic", "claude")
+    walked: list[Any] = []
+    general = parser._block_delta
+
+    def spy(payload: dict[str, Any], delta: Any, out: list[StreamEvent]) -> None:
+        walked.append(delta)
+        general(payload, delta, out)
+
+    parser._block_delta = spy  # type: ignore[method-assign]
+    out: list[StreamEvent] = []
+    data = json.dumps({"type": "content_block_delta", "index": 0, "delta": delta})
+    try:
+        parser.feed(ServerSentEvent("content_block_delta", data), out)
+    except StreamProtocolError:
+        assert walks  # only the walk raises
+    assert walked == ([delta] if walks else [])
+    if delta == {"type": "text_delta", "text": "a"}:
+        assert [(e.delta.kind, e.delta.value) for e in out if isinstance(e, StreamDeltaEvent)] == [
+            ("text", "a")
+        ]
+    elif not walks:
+        assert out == []
+
+
+# -- the parser: event names, indexes, whole messages ------------------------------------------
+
+
+def test_data_type_decides_whatever_the_event_line() -> None:
+    parser = AnthropicParser("anthropic", "claude")
+    out: list[StreamEvent] = []
+    text = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "a"}}
+    parser.feed(ServerSentEvent(None, json.dumps(text)), out)
+    parser.feed(ServerSentEvent("message", json.dumps(text)), out)
+    assert [e.delta.value for e in out if isinstance(e, StreamDeltaEvent)] == ["a", "a"]
+    # Without a type in the data, the event line names the event.
+    parser.feed(ServerSentEvent("message_stop", "{}"), out)
+    assert parser.done
+
+
+def test_error_named_by_its_type_under_another_event_line() -> None:
+    error = {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}
+    for event in (None, "message"):
+        with pytest.raises(OverloadedError):
+            AnthropicParser("anthropic", "c").feed(ServerSentEvent(event, json.dumps(error)), [])
+    # And an error event whose data names some other type is still an error.
+    other = {"type": "surprise", "error": {"type": "api_error", "message": "boom"}}
+    with pytest.raises(ServerError, match="boom"):
+        AnthropicParser("anthropic", "c").feed(ServerSentEvent("error", json.dumps(other)), [])
+
+
+def test_data_that_is_not_json_names_the_provider() -> None:
+    with pytest.raises(StreamProtocolError, match="^anthropic sent a data line that is not JSON"):
+        AnthropicParser("anthropic", "c").feed(ServerSentEvent("ping", "{oops"), [])
+
+
+def test_a_missing_index_is_block_zero() -> None:
+    parser = AnthropicParser("anthropic", "c")
+    out: list[StreamEvent] = []
+    start = {
+        "type": "content_block_start",
+        "content_block": {"type": "tool_use", "id": "t", "name": "f", "input": {}},
+    }
+    piece = {
+        "type": "content_block_delta",
+        "delta": {"type": "input_json_delta", "partial_json": "{}"},
+    }
+    parser.feed(ServerSentEvent(None, json.dumps(start)), out)
+    parser.feed(ServerSentEvent(None, json.dumps({**piece, "index": 0})), out)
+    parser.feed(ServerSentEvent(None, json.dumps(piece)), out)
+    got = [
+        (e.delta.kind, e.delta.value, e.delta.choice_index, e.delta.tool_call_index)
+        for e in out
+        if isinstance(e, StreamDeltaEvent)
+    ]
+    assert got == [("tool_call", "", 0, 0), ("tool_call", "{}", 0, 0), ("tool_call", "{}", 0, 0)]
+
+
+def test_feed_message_keeps_non_ascii_tool_input_as_is() -> None:
+    message = {
+        "id": "msg_3",
+        "type": "message",
+        "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {"city": "Zürich"}}],
+        "stop_reason": "tool_use",
+    }
+    parser = AnthropicParser("anthropic", "c")
+    out: list[StreamEvent] = []
+    parser.feed_message(message, out)
+    pieces = [e.delta.value for e in out if isinstance(e, StreamDeltaEvent)]
+    assert pieces == ["", '{"city": "Zürich"}']
+
+
+def test_feed_message_json_mode_answer_is_text() -> None:
+    message = {
+        "content": [{"type": "tool_use", "id": "t", "name": "json_output", "input": {"a": 1}}],
+        "stop_reason": "tool_use",
+        "usage": {"input_tokens": 3, "output_tokens": 4},
+    }
+    parser = AnthropicParser("anthropic", "c", json_tool_name="json_output")
+    out: list[StreamEvent] = []
+    parser.feed_message(message, out)
+    assert [(e.delta.kind, e.delta.value) for e in out if isinstance(e, StreamDeltaEvent)] == [
+        ("text", '{"a": 1}')
+    ]
+    assert parser.finish_reasons == {0: "stop"} and parser.raw_finish_reasons == {0: "tool_use"}
+    assert parser.usage == Usage.build(3, 4) and parser.usage_final and parser.done
+    assert parser.model == "c" and parser.response_id is None
+
+
+def test_feed_message_tool_without_input() -> None:
+    message = {"content": [{"type": "tool_use", "id": "t", "name": "f"}], "stop_reason": None}
+    parser = AnthropicParser("anthropic", "c")
+    out: list[StreamEvent] = []
+    parser.feed_message(message, out)
+    assert [e.delta.value for e in out if isinstance(e, StreamDeltaEvent)] == [""]
+    assert parser.finish_reasons == {} and parser.done
+
+
+# -- the request builder: the rest of its rules ---------------------------------------------------
+
+
+def test_a_string_stop_is_one_stop_sequence() -> None:
+    req = build_anthropic_request(spec(stop="END"), "k")  # type: ignore[arg-type]
+    assert req.json["stop_sequences"] == ["END"]
+    assert "stop_sequences" not in build_anthropic_request(spec(stop=[]), "k").json
+
+
+@pytest.mark.parametrize(
+    ("choice", "sent"),
+    [("auto", None), ("none", None), ("required", {"type": "any"}), ({"name": "w"}, None)],
+)
+def test_tool_choice_without_tools_is_sent_only_when_it_forces_a_tool(
+    choice: Any, sent: dict[str, Any] | None
+) -> None:
+    body = build_anthropic_request(spec(tool_choice=choice), "k").json
+    if sent is None and choice != {"name": "w"}:
+        assert "tool_choice" not in body
+    elif sent is None:
+        assert body["tool_choice"] == {"type": "tool", "name": "w"}
+    else:
+        assert body["tool_choice"] == sent
+    assert "tools" not in body
+
+
+def test_json_mode_tool_and_thinking_messages_are_exact() -> None:
+    s = spec(response_format={"type": "json_object"})
+    tool = build_anthropic_request(s, "k").json["tools"][0]
+    assert tool["description"] == "Give the answer as this tool's input, as JSON."
+    thinking = spec(
+        response_format={"type": "json_object"},
+        extra={"thinking": {"type": "enabled", "budget_tokens": 1024}},
+    )
+    with pytest.raises(ConfigurationError) as info:
+        build_anthropic_request(thinking, "k")
+    assert info.value.message == (
+        "JSON mode on Anthropic forces a tool, which Anthropic does not allow with "
+        "extended thinking: drop thinking=..., or drop response_format and ask for "
+        "JSON in the prompt (the incremental parser still reads it from the text)"
+    )
+    with pytest.raises(ConfigurationError) as info:
+        json_tool_name_for(spec(response_format={"type": "xml"}))
+    assert info.value.message == (
+        "response_format type 'xml' is not supported for Anthropic: use "
+        "{'type': 'json_object'} or {'type': 'json_schema', 'json_schema': {...}}"
+    )
+
+
+@pytest.mark.parametrize("name", [5, "", None])
+def test_json_schema_without_a_usable_name_uses_the_default_tool(name: Any) -> None:
+    fmt = {"type": "json_schema", "json_schema": {"name": name, "schema": {}}}
+    assert json_tool_name_for(spec(response_format=fmt)) == "json_output"
+
+
+def test_messages_translate_edge_cases() -> None:
+    messages: list[dict[str, Any]] = [
+        {"role": "tool", "content": "orphan result"},  # first, and without tool_call_id
+        {"role": "developer", "content": "Be exact."},
+        {"role": "user", "content": ["plain", {"type": "text"}, {"type": "text", "text": "x"}]},
+        {"role": "assistant", "content": None},
+        {
+            "role": "assistant",
+            "content": [{"type": "text", "text": "Calling."}, 7],
+            "tool_calls": [
+                {"id": "c", "function": {"name": "f", "arguments": {"already": "parsed"}}},
+                {"function": {"arguments": None}},
+                {"id": "d", "function": {"name": "g", "arguments": "  "}},
+            ],
+        },
+    ]
+    req = build_anthropic_request(spec(messages=messages), "k")
+    assert req.json["system"] == "Be exact."
+    assert req.json["messages"] == [
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "", "content": "orphan result"}],
+        },
+        {"role": "user", "content": ["plain", {"type": "text"}, {"type": "text", "text": "x"}]},
+        {"role": "assistant", "content": ""},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Calling.7"},
+                {"type": "tool_use", "id": "c", "name": "f", "input": {"already": "parsed"}},
+                {"type": "tool_use", "id": "", "name": "", "input": {}},
+                {"type": "tool_use", "id": "d", "name": "g", "input": {}},
+            ],
+        },
+    ]
+
+
+def test_tool_result_text_joins_text_parts_only() -> None:
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": "x"},
+        {"role": "tool", "tool_call_id": "c", "content": [{"type": "text"}, "raw", 3]},
+    ]
+    req = build_anthropic_request(spec(messages=messages), "k")
+    assert req.json["messages"][1]["content"][0]["content"] == "raw3"
+
+
+def test_bad_tool_arguments_message_is_cut_at_80_characters() -> None:
+    call = {"id": "c9", "function": {"name": "w", "arguments": "{" + "x" * 100}}
+    messages = [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [call]}]
+    with pytest.raises(ConfigurationError) as info:
+        build_anthropic_request(spec(messages=messages), "k")
+    assert info.value.message == (
+        f"tool call 'c9' has arguments that are not JSON: {('{' + 'x' * 79)!r}"
+    )
+
+
+def test_system_blocks_keep_text_parts_only() -> None:
+    cached = {"type": "text", "text": "Long", "cache_control": {"type": "ephemeral"}}
+    untyped = {"text": "untyped is text"}
+    image = {"type": "image", "source": {"type": "url", "url": "u"}}
+    messages = [
+        {"role": "system", "content": [cached, untyped, image, "not a dict"]},
+        {"role": "system", "content": ""},
+        {"role": "user", "content": "Hi"},
+    ]
+    req = build_anthropic_request(spec(messages=messages), "k")
+    assert req.json["system"] == [cached, {"type": "text", "text": "untyped is text"}]
+
+
+@pytest.mark.parametrize(
+    ("url", "source"),
+    [
+        (
+            "data:image/png;base64,AAA,BBB",
+            {"type": "base64", "media_type": "image/png", "data": "AAA,BBB"},
+        ),
+        ("https://x/a.png", {"type": "url", "url": "https://x/a.png"}),
+    ],
+)
+def test_image_sources(url: str, source: dict[str, str]) -> None:
+    for image_url in ({"url": url}, url):
+        part = {"type": "image_url", "image_url": image_url}
+        req = build_anthropic_request(spec(messages=[{"role": "user", "content": [part]}]), "k")
+        assert req.json["messages"][0]["content"] == [{"type": "image", "source": source}]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "data:image/png;base64",  # no comma
+        "data:text/plain;base64,aGk=",  # not an image
+        "data:image/png;foo;base64,AAA",  # base64 must follow the media type
+        "data:image/png,AAA",  # not base64
+    ],
+)
+def test_image_data_urls_refused(url: str) -> None:
+    part = {"type": "image_url", "image_url": {"url": url}}
+    with pytest.raises(ConfigurationError) as info:
+        build_anthropic_request(spec(messages=[{"role": "user", "content": [part]}]), "k")
+    assert info.value.message == (
+        f"an image data URL must look like data:image/png;base64,<data> (got {url[:40]!r}...)"
+    )
+
+
+def test_long_image_data_url_is_cut_in_the_message() -> None:
+    url = "data:text/plain;base64," + "A" * 100
+    part = {"type": "image_url", "image_url": {"url": url}}
+    with pytest.raises(ConfigurationError, match=re.escape(f"(got {url[:40]!r}...)")):
+        build_anthropic_request(spec(messages=[{"role": "user", "content": [part]}]), "k")
+
+
+@pytest.mark.parametrize("image_url", [5, "", {"url": 5}, {"url": ""}, None])
+def test_image_url_without_a_url(image_url: Any) -> None:
+    part = {"type": "image_url", "image_url": image_url}
+    with pytest.raises(ConfigurationError) as info:
+        build_anthropic_request(spec(messages=[{"role": "user", "content": [part]}]), "k")
+    assert info.value.message == "an image_url content part needs image_url.url"
+
+
+@pytest.mark.parametrize("kind", ["input_audio", "file"])
+def test_openai_only_parts_refused_with_the_exact_message(kind: str) -> None:
+    part = {"type": kind, kind: {}}
+    with pytest.raises(ConfigurationError) as info:
+        build_anthropic_request(spec(messages=[{"role": "user", "content": [part]}]), "k")
+    assert info.value.message == (
+        f"a {kind!r} content part has no Anthropic equivalent in the Messages API; "
+        "send it to an OpenAI model, or pass Anthropic's own content blocks"
+    )
+
+
+def test_tool_shapes_by_type() -> None:
+    schema = {"type": "object"}
+    tools = [
+        {"type": "function", "name": "typed_neutral", "parameters": schema},
+        {"type": "custom", "name": "custom_neutral"},
+        {"name": "cached", "cache_control": {"type": "ephemeral"}},
+        {"function": {"name": "untyped"}, "name": "outer name: not the function's"},
+        {"function": {"name": "untyped_only", "parameters": schema}},
+        {"type": "function", "function": "not a dict", "name": "neutral_again"},
+    ]
+    req = build_anthropic_request(spec(tools=tools), "k")
+    assert req.json["tools"] == [
+        {"name": "typed_neutral", "input_schema": schema},
+        {"name": "custom_neutral", "input_schema": {"type": "object", "properties": {}}},
+        {
+            "name": "cached",
+            "input_schema": {"type": "object", "properties": {}},
+            "cache_control": {"type": "ephemeral"},
+        },
+        {"name": "untyped", "input_schema": {"type": "object", "properties": {}}},
+        {"name": "untyped_only", "input_schema": schema},
+        {"name": "neutral_again", "input_schema": {"type": "object", "properties": {}}},
+    ]
+    custom = {"type": "custom", "custom": {"name": "grammar"}}
+    with pytest.raises(ConfigurationError) as info:
+        build_anthropic_request(spec(tools=[custom]), "k")
+    assert info.value.message == (
+        "tool 'grammar' is an OpenAI custom (free-form) tool, which "
+        "Anthropic does not have: define it with a JSON schema of its parameters"
+    )
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected"),
+    [
+        ("any", {"type": "any"}),
+        ({"type": "auto"}, {"type": "auto"}),
+        ({"type": "none"}, {"type": "none"}),
+        ({"type": "tool", "name": "w", "disable_parallel_tool_use": True},
+         {"type": "tool", "name": "w", "disable_parallel_tool_use": True}),
+    ],
+)  # fmt: skip
+def test_tool_choice_passes_anthropic_shapes(choice: Any, expected: dict[str, Any]) -> None:
+    req = build_anthropic_request(spec(tools=[{"name": "w"}], tool_choice=choice), "k")
+    assert req.json["tool_choice"] == expected
+
+
+@pytest.mark.parametrize("choice", [{"type": "tool"}, {"name": 5}, {"function": {"name": ""}}])
+def test_tool_choice_without_a_usable_name(choice: Any) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        build_anthropic_request(spec(tools=[{"name": "w"}], tool_choice=choice), "k")
+    assert info.value.message == (
+        f"tool_choice {choice!r} is not understood: use 'auto', 'required', 'none' or "
+        "{'name': TOOL}"
+    )
+
+
+def test_only_a_function_typed_tool_is_unwrapped() -> None:
+    server = {"type": "web_search_20250305", "name": "web_search", "function": {"name": "x"}}
+    req = build_anthropic_request(spec(tools=[server]), "k")
+    assert req.json["tools"] == [server]

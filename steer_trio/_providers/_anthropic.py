@@ -23,16 +23,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .._errors import (
-    ConfigurationError,
-    ProviderError,
-    error_from_payload,
-)
+from .._errors import ConfigurationError, error_from_json_body, error_from_payload
 from .._events import StreamDelta, StreamEvent
 from .._sse import ServerSentEvent
 from .._usage import Usage
 from ._base import ParserBase, ProviderRequest, RequestSpec
-from ._decode import decode_object
+from ._decode import WrongFieldType, count, decode_object, in_context
 
 __all__ = [
     "AnthropicParser",
@@ -291,8 +287,8 @@ def _tool_use_block(call: dict[str, Any]) -> dict[str, Any]:
 
 def _tool_to_anthropic(tool: dict[str, Any]) -> dict[str, Any]:
     """Accept our neutral shape (name, description, parameters), OpenAI's, or Anthropic's."""
-    if tool.get("type") == "function" and "function" in tool:
-        tool = tool["function"]
+    if tool.get("type") in (None, "function") and isinstance(tool.get("function"), dict):
+        tool = tool["function"]  # OpenAI's shape (the client accepts it without its type)
     elif isinstance(tool.get("custom"), dict):
         raise ConfigurationError(
             f"tool {tool['custom'].get('name')!r} is an OpenAI custom (free-form) tool, which "
@@ -364,72 +360,114 @@ class AnthropicParser(ParserBase):
         payload = decode_object(self.provider, data)
         # The event name and data.type agree in every recording; data.type decides.
         kind = payload.get("type") or sse.event
-        if kind == "content_block_delta":
-            delta = payload.get("delta") or {}
-            if delta.get("type") == "text_delta":  # the common case, without the walk
-                text = delta.get("text")
-                if text:
-                    self._emit(out, StreamDelta(text))
-            else:
-                self._delta(payload.get("index", 0), delta, out)
-        elif kind == "content_block_start":
-            self._block_start(payload.get("index", 0), payload.get("content_block") or {}, out)
-        elif kind == "message_delta":
-            self._stop_reason((payload.get("delta") or {}).get("stop_reason"))
-            usage = payload.get("usage")
-            if isinstance(usage, dict):
-                self._usage(usage)
-                self.usage_final = True
-        elif kind == "message_start":
-            message = payload.get("message") or {}
-            rid = message.get("id")
-            if rid:
-                self.response_id = rid
-            model = message.get("model")
-            if model:
-                self.model = model
-            usage = message.get("usage")
-            if isinstance(usage, dict):
-                self._usage(usage)
-        elif kind == "message_stop":
-            self.done = True
-        elif kind == "error" or sse.event == "error":
-            raise self._error(payload)
-        # ping, content_block_stop and unknown event types: nothing to do.
+        try:
+            if kind == "content_block_delta":
+                try:
+                    # The common case, without the walk; anything unexpected (a missing
+                    # key, a value of another type) takes the walk, which says what is
+                    # wrong or ignores what it does not know.
+                    delta = payload["delta"]
+                    if delta["type"] == "text_delta":
+                        text = delta["text"]
+                        if text.__class__ is str:
+                            if text:
+                                self._emit(out, StreamDelta(text))
+                            return
+                except (KeyError, TypeError):
+                    pass
+                self._block_delta(payload, payload.get("delta"), out)
+            elif kind == "content_block_start":
+                index = _block_index(payload)
+                block = payload.get("content_block")
+                if block.__class__ is dict:
+                    try:
+                        self._block_start(index, block, out)
+                    except WrongFieldType as exc:
+                        raise exc.within("content_block") from None
+                elif block is not None:
+                    raise WrongFieldType("content_block", "an object", block)
+            elif kind == "message_delta":
+                delta = payload.get("delta")
+                if delta.__class__ is dict:
+                    self._stop_reason(delta.get("stop_reason"), "delta.stop_reason")
+                elif delta is not None:
+                    raise WrongFieldType("delta", "an object", delta)
+                usage = payload.get("usage")
+                if usage is not None:
+                    self._usage(usage, "usage")
+                    self.usage_final = True
+            elif kind == "message_start":
+                message = payload.get("message")
+                if message.__class__ is dict:
+                    self._message_fields(message, "message.")
+                elif message is not None:
+                    raise WrongFieldType("message", "an object", message)
+            elif kind == "message_stop":
+                self.done = True
+            elif kind == "error" or sse.event == "error":
+                raise error_from_payload(self.provider, payload)
+            # ping, content_block_stop and unknown event types: nothing to do.
+        except WrongFieldType as exc:
+            raise in_context(self.provider, exc, data) from None
 
     def feed_message(self, payload: dict[str, Any], out: list[StreamEvent]) -> None:
         """A non-streaming ``message`` body, as the deltas it would have streamed."""
-        if payload.get("type") == "error":
-            raise self._error(payload)
-        self.response_id = payload.get("id") or self.response_id
-        self.model = payload.get("model") or self.model
-        for index, block in enumerate(payload.get("content") or []):
-            if not isinstance(block, dict):
-                continue
-            if block.get("type") == "tool_use":
-                self._block_start(index, {**block, "input": {}}, out)
-                arguments = block.get("input")
-                if arguments:
-                    piece = json.dumps(arguments, ensure_ascii=False)
-                    self._delta(index, {"type": "input_json_delta", "partial_json": piece}, out)
-            else:
-                self._block_start(index, block, out)
-        self._stop_reason(payload.get("stop_reason"))
-        usage = payload.get("usage")
-        if isinstance(usage, dict):
-            self._usage(usage)
+        error = error_from_json_body(self.provider, payload, status=None)
+        if error is not None:
+            raise error
+        try:
+            self._message_fields(payload, "")
+            content = payload.get("content")
+            if content.__class__ is list:
+                for index, block in enumerate(content):
+                    try:
+                        self._whole_block(index, block, out)
+                    except WrongFieldType as exc:
+                        raise exc.within(f"content[{index}]") from None
+            elif content is not None:
+                raise WrongFieldType("content", "a list", content)
+            self._stop_reason(payload.get("stop_reason"), "stop_reason")
+        except WrongFieldType as exc:
+            raise in_context(self.provider, exc, payload) from None
         self.usage_final = True
         self.done = True
 
-    def _error(self, payload: dict[str, Any]) -> ProviderError:
-        """The typed error for ``{"type": "error", "error": {"type", "message"}}``."""
-        error = error_from_payload(self.provider, payload)
-        request_id = payload.get("request_id")  # newer error bodies carry it
-        if error.request_id is None and isinstance(request_id, str):
-            error.request_id = request_id
-        return error
+    def _message_fields(self, message: dict[str, Any], where: str) -> None:
+        """id, model and usage of message_start's message, or of a whole message."""
+        rid = message.get("id")
+        if rid.__class__ is str:
+            if rid:
+                self.response_id = rid
+        elif rid is not None:
+            raise WrongFieldType(f"{where}id", "a string", rid)
+        model = message.get("model")
+        if model.__class__ is str:
+            if model:
+                self.model = model
+        elif model is not None:
+            raise WrongFieldType(f"{where}model", "a string", model)
+        usage = message.get("usage")
+        if usage is not None:
+            self._usage(usage, f"{where}usage")
 
-    def _stop_reason(self, reason: Any) -> None:
+    def _whole_block(self, index: int, block: Any, out: list[StreamEvent]) -> None:
+        """One block of a whole message: a tool's input arrives whole, as one piece."""
+        if block.__class__ is not dict:
+            raise WrongFieldType("", "an object", block)
+        self._block_start(index, block, out)
+        if block.get("type") == "tool_use":
+            arguments = block.get("input")
+            if arguments.__class__ is dict:
+                if arguments:
+                    self._tool_input(index, json.dumps(arguments, ensure_ascii=False), out)
+            elif arguments is not None:
+                raise WrongFieldType("input", "an object", arguments)
+
+    def _stop_reason(self, reason: Any, where: str) -> None:
+        if reason.__class__ is not str:
+            if reason is not None:
+                raise WrongFieldType(where, "a string", reason)
+            return
         if not reason:
             return
         self.raw_finish_reasons[0] = reason
@@ -439,25 +477,35 @@ class AnthropicParser(ParserBase):
         else:
             self.finish_reasons[0] = _STOP_REASONS.get(reason, reason)
 
-    def _usage(self, usage: dict[str, Any]) -> None:
+    def _usage(self, usage: Any, where: str) -> None:
         # Cumulative: every field present replaces the earlier value. A null field is
-        # "not reported" (Anthropic's SDK keeps the earlier value too).
-        raw = self.raw_usage
-        if raw is None:
-            raw = self.raw_usage = {}
+        # "not reported" (Anthropic's SDK keeps the earlier value too). Checked before
+        # anything is kept, so a bad field leaves the usage as it was.
+        if usage.__class__ is not dict:
+            raise WrongFieldType(where, "an object", usage)
+        raw = dict(self.raw_usage) if self.raw_usage is not None else {}
         for key, value in usage.items():
             if value is not None:
                 raw[key] = value
-        self.usage = normalise_anthropic_usage(raw)
+        self.usage = normalise_anthropic_usage(raw, where)
+        self.raw_usage = raw
 
     def _block_start(self, index: int, block: dict[str, Any], out: list[StreamEvent]) -> None:
         btype = block.get("type")
         if btype == "text":
             text = block.get("text")
-            if text:
-                self._emit(out, StreamDelta(text))
+            if text.__class__ is str:
+                if text:
+                    self._emit(out, StreamDelta(text))
+            elif text is not None:
+                raise WrongFieldType("text", "a string", text)
         elif btype == "tool_use":
             name = block.get("name")
+            if name is not None and name.__class__ is not str:
+                raise WrongFieldType("name", "a string", name)
+            block_id = block.get("id")
+            if block_id is not None and block_id.__class__ is not str:
+                raise WrongFieldType("id", "a string", block_id)
             if self.json_tool_name is not None and name == self.json_tool_name:
                 self._tool_blocks[index] = _JSON_BLOCK
                 self._json_seen = True
@@ -465,70 +513,116 @@ class AnthropicParser(ParserBase):
             tool_index = self._tool_count
             self._tool_count += 1
             self._tool_blocks[index] = tool_index
-            self._emit(out, StreamDelta("", "tool_call", 0, tool_index, block.get("id"), name))
+            self._emit(out, StreamDelta("", "tool_call", 0, tool_index, block_id, name))
         elif btype == "thinking":
             # Streams start with thinking "" and signature ""; a whole message does not.
             thinking = block.get("thinking")
-            if thinking:
-                self._emit(out, StreamDelta(thinking, "reasoning"))
+            if thinking.__class__ is str:
+                if thinking:
+                    self._emit(out, StreamDelta(thinking, "reasoning"))
+            elif thinking is not None:
+                raise WrongFieldType("thinking", "a string", thinking)
             signature = block.get("signature")
-            if signature:
-                self._emit(out, StreamDelta(signature, "reasoning", is_signature=True))
+            if signature.__class__ is str:
+                if signature:
+                    self._emit(out, StreamDelta(signature, "reasoning", is_signature=True))
+            elif signature is not None:
+                raise WrongFieldType("signature", "a string", signature)
         # redacted_thinking (encrypted, no deltas), server_tool_use, web_search_tool_result,
         # compaction and future block types: nothing for the caller.
 
-    def _delta(self, index: int, delta: dict[str, Any], out: list[StreamEvent]) -> None:
+    def _block_delta(self, payload: dict[str, Any], delta: Any, out: list[StreamEvent]) -> None:
+        if delta.__class__ is not dict:
+            if delta is not None:
+                raise WrongFieldType("delta", "an object", delta)
+            return
         dtype = delta.get("type")
         if dtype == "input_json_delta":
             piece = delta.get("partial_json")
-            if not piece:
-                return
-            tool_index = self._tool_blocks.get(index)
-            if tool_index is None:
-                # server_tool_use (e.g. web search) streams its input too: not the
-                # caller's tool.
-                return
-            if tool_index == _JSON_BLOCK:
-                self._emit(out, StreamDelta(piece))
-            else:
-                self._emit(out, StreamDelta(piece, "tool_call", 0, tool_index))
+            if piece.__class__ is str:
+                if piece:
+                    self._tool_input(_block_index(payload), piece, out)
+            elif piece is not None:
+                raise WrongFieldType("delta.partial_json", "a string", piece)
         elif dtype == "thinking_delta":
             thinking = delta.get("thinking")
-            if thinking:
-                self._emit(out, StreamDelta(thinking, "reasoning"))
+            if thinking.__class__ is str:
+                if thinking:
+                    self._emit(out, StreamDelta(thinking, "reasoning"))
+            elif thinking is not None:
+                raise WrongFieldType("delta.thinking", "a string", thinking)
         elif dtype == "signature_delta":
             signature = delta.get("signature")
-            if signature:
-                self._emit(out, StreamDelta(signature, "reasoning", is_signature=True))
+            if signature.__class__ is str:
+                if signature:
+                    self._emit(out, StreamDelta(signature, "reasoning", is_signature=True))
+            elif signature is not None:
+                raise WrongFieldType("delta.signature", "a string", signature)
         elif dtype == "text_delta":
-            text = delta.get("text")
-            if text:
-                self._emit(out, StreamDelta(text))
+            text = delta.get("text")  # a string took the fast path in feed()
+            if text is not None:
+                raise WrongFieldType("delta.text", "a string", text)
         # citations_delta, compaction_delta and future delta types: nothing to stream.
 
+    def _tool_input(self, index: int, piece: str, out: list[StreamEvent]) -> None:
+        tool_index = self._tool_blocks.get(index)
+        if tool_index is None:
+            # server_tool_use (e.g. web search) streams its input too: not the
+            # caller's tool.
+            return
+        if tool_index == _JSON_BLOCK:
+            self._emit(out, StreamDelta(piece))
+        else:
+            self._emit(out, StreamDelta(piece, "tool_call", 0, tool_index))
 
-def normalise_anthropic_usage(raw: dict[str, Any]) -> Usage:
+
+def _block_index(payload: dict[str, Any]) -> int:
+    index = payload.get("index")
+    if index.__class__ is int and index >= 0:
+        return int(index)
+    if index is None:
+        return 0
+    raise WrongFieldType("index", "a non-negative integer", index)
+
+
+def normalise_anthropic_usage(raw: dict[str, Any], where: str = "usage") -> Usage:
     """Anthropic's ``input_tokens`` excludes cache reads and writes; ours includes them.
 
     ``output_tokens`` already includes thinking; ``output_tokens_details.thinking_tokens``
-    (newer streams) says how much of it was thinking.
+    (newer streams) says how much of it was thinking. A count that is not a non-negative
+    integer raises ``WrongFieldType`` under ``where``.
     """
-    fresh = _int(raw.get("input_tokens"))
-    write = _int(raw.get("cache_creation_input_tokens"))
-    read = _int(raw.get("cache_read_input_tokens"))
-    creation = raw.get("cache_creation")
-    write_1h = _int(creation.get("ephemeral_1h_input_tokens")) if isinstance(creation, dict) else 0
-    details = raw.get("output_tokens_details")
-    reasoning = _int(details.get("thinking_tokens")) if isinstance(details, dict) else 0
+    try:
+        fresh = count(raw.get("input_tokens"), "input_tokens")
+        write = count(raw.get("cache_creation_input_tokens"), "cache_creation_input_tokens")
+        read = count(raw.get("cache_read_input_tokens"), "cache_read_input_tokens")
+        output = count(raw.get("output_tokens"), "output_tokens")
+        creation = raw.get("cache_creation")
+        if creation.__class__ is dict:
+            write_1h = count(
+                creation.get("ephemeral_1h_input_tokens"),
+                "cache_creation.ephemeral_1h_input_tokens",
+            )
+        elif creation is None:
+            write_1h = 0
+        else:
+            raise WrongFieldType("cache_creation", "an object", creation)
+        details = raw.get("output_tokens_details")
+        if details.__class__ is dict:
+            reasoning = count(
+                details.get("thinking_tokens"), "output_tokens_details.thinking_tokens"
+            )
+        elif details is None:
+            reasoning = 0
+        else:
+            raise WrongFieldType("output_tokens_details", "an object", details)
+    except WrongFieldType as exc:
+        raise exc.within(where) from None
     return Usage.build(
         fresh + write + read,
-        _int(raw.get("output_tokens")),
+        output,
         cache_read_tokens=read,
         cache_write_tokens=write,
         cache_write_1h_tokens=write_1h,
         reasoning_tokens=reasoning,
     )
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
