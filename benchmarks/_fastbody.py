@@ -31,7 +31,7 @@ class BulkChunkedBody:
     """``async for data in BulkChunkedBody.attach(response)``: the body's bytes, one
     ``bytes`` per network read (all the chunks that read completed)."""
 
-    __slots__ = ("_buffer", "_connection", "_done", "_remaining", "_socket_stream")
+    __slots__ = ("_buffer", "_connection", "_done", "_remaining", "_socket_stream", "_unread")
 
     def __init__(self, connection: Any, socket_stream: Any, buffered: bytes) -> None:
         self._connection = connection
@@ -41,6 +41,7 @@ class BulkChunkedBody:
         #: the CR LF that ends a chunk is still (partly) to be skipped.
         self._remaining = 0
         self._done = False
+        self._unread = bool(buffered)
 
     @classmethod
     def attach(cls, response: httpx2.Response) -> BulkChunkedBody | None:
@@ -66,10 +67,15 @@ class BulkChunkedBody:
 
     async def __anext__(self) -> bytes:
         while not self._done:
-            data = await self._socket_stream.receive_some(READ_BYTES)
-            if not data:
-                raise httpx2.RemoteProtocolError("the server closed the connection mid-body")
-            out = self._dechunk(self._buffer + data if self._buffer else data)
+            if self._unread:
+                # What came with the head: de-chunk it before reading the network.
+                self._unread = False
+                out = self._dechunk(self._buffer)
+            else:
+                data = await self._socket_stream.receive_some(READ_BYTES)
+                if not data:
+                    raise httpx2.RemoteProtocolError("the server closed the connection mid-body")
+                out = self._dechunk(self._buffer + data if self._buffer else data)
             if self._done:
                 await self._hand_back()
             if out:
@@ -129,3 +135,54 @@ class BulkChunkedBody:
         # An unfinished body: h11's state is not DONE, so releasing the response
         # closes the connection (as it would with h11 reading).
         self._done = True
+
+
+class DrainedH11Body:
+    """The smaller change: still h11, but one ``bytes`` per network read. After the
+    first ``Data`` event (which may have read the network), every ``Data`` event h11
+    can produce from what it already holds is taken too, without another read, so the
+    layers above run once per read instead of once per HTTP chunk."""
+
+    __slots__ = ("_connection", "_done", "_timeout")
+
+    def __init__(self, connection: Any, timeout: float | None) -> None:
+        self._connection = connection
+        self._timeout = timeout
+        self._done = False
+
+    @classmethod
+    def attach(cls, response: httpx2.Response) -> DrainedH11Body | None:
+        from steer_trio._transport import _DirectBody
+
+        direct = _DirectBody.attach(response)
+        if direct is None:
+            return None
+        return cls(direct._connection, direct._timeout)
+
+    def __aiter__(self) -> DrainedH11Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        import h11
+
+        if self._done:
+            raise StopAsyncIteration
+        connection = self._connection
+        while True:
+            event = await connection._receive_event(timeout=self._timeout)
+            if isinstance(event, h11.Data):
+                break
+            if isinstance(event, h11.EndOfMessage) or event is h11.PAUSED:
+                self._done = True
+                raise StopAsyncIteration
+        parts = [event.data]
+        state = connection._h11_state
+        while True:
+            event = state.next_event()
+            if isinstance(event, h11.Data):
+                parts.append(event.data)
+                continue
+            if isinstance(event, h11.EndOfMessage):
+                self._done = True
+            # NEED_DATA (or the end): hand over what this read gave.
+            return b"".join(parts)

@@ -69,12 +69,16 @@ MODEL_OF_FORMAT = {
 class Clients:
     """The clients of one benchmark process, all pointed at the benchmark server."""
 
-    def __init__(self, base: str, *, connections: int = 1000, sdks: bool = False) -> None:
+    def __init__(self, base: str, *, connections: int = 100, sdks: bool = False) -> None:
         from steer_trio import SteerClient
 
         self.base = base
+        # steer_trio's own defaults (DEFAULT_LIMITS), for both sides; more connections
+        # only where a benchmark opens more streams at once.
         limits = httpx2.Limits(
-            max_connections=connections, max_keepalive_connections=min(connections, 1000)
+            max_connections=max(connections, 1000),
+            max_keepalive_connections=200,
+            keepalive_expiry=60.0,
         )
         self.http = httpx2.AsyncClient(timeout=None, limits=limits)
         self.steer = SteerClient(
@@ -170,13 +174,12 @@ async def raw(clients: Clients, fmt: str, headers: dict[str, str], ready: Any = 
     is_content = _CONTENT[fmt]
     count = 0
     async with clients.http.stream("POST", url, json=body, headers=all_headers) as response:
+        # Read to the end of the body (not just to [DONE]) so the connection goes back
+        # to the pool, as steer_trio's does: both sides then pay the same for keep-alive.
         async for line in response.aiter_lines():
-            if not line.startswith("data: "):
+            if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
-            data = line[6:]
-            if data == "[DONE]":
-                break
-            if is_content(json.loads(data)):
+            if is_content(json.loads(line[6:])):
                 count += 1
                 if ready is not None and count == 1:
                     ready()

@@ -44,6 +44,7 @@ CONCURRENT_PATHS = (
     "responses",
     "raw_gemini",
     "gemini",
+    "for+bulk",
 )
 CANCEL_PATHS = ("raw", "for", "with", "swu", "swu_delta", "swu_bg", "responses", "gemini")
 TARGET = 1.10
@@ -59,7 +60,25 @@ def _rss_kb() -> int:
 # -- concurrent paced streams (one child process per path and round) --------------------
 
 
+def _use_bulk_body() -> None:
+    """The prototype body path of ``_fastbody`` (not in the package), for comparison."""
+    from _fastbody import BulkChunkedBody
+
+    import steer_trio._transport as transport
+
+    original = transport.open_body
+
+    def open_body(response: Any) -> Any:
+        return BulkChunkedBody.attach(response) or original(response)
+
+    transport.open_body = open_body
+
+
 def child_concurrent(base: str, path: str, streams: int, events: int) -> None:
+    if path.endswith("+bulk"):
+        _use_bulk_body()
+        path = path.removesuffix("+bulk")
+
     async def main() -> dict[str, Any]:
         clients = Clients(base, connections=max(streams, 100))
         warm = spec_header(n=20, k=1)
@@ -88,7 +107,7 @@ def child_concurrent(base: str, path: str, streams: int, events: int) -> None:
 
 def run_child(*args: str) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", *args], capture_output=True, text=True
+        [sys.executable, __file__, "--child", *args], capture_output=True, text=True, timeout=900
     )
     if out.returncode != 0:
         raise SystemExit(f"child {args} failed:\n{out.stderr[-3000:]}")
@@ -112,7 +131,7 @@ def concurrent(base: str, streams: int, events: int, rounds: int) -> None:
         f" {'peak RSS':>9} {'vs raw':>6}  target"
     )
     for path in CONCURRENT_PATHS:
-        base_runs = runs[baseline_of(path)]
+        base_runs = runs[baseline_of(path.removesuffix("+bulk"))]
         wall_r = [r["wall"] / b["wall"] for r, b in zip(runs[path], base_runs, strict=True)]
         cpu_r = [r["cpu"] / b["cpu"] for r, b in zip(runs[path], base_runs, strict=True)]
         rss_r = [
@@ -120,9 +139,10 @@ def concurrent(base: str, streams: int, events: int, rounds: int) -> None:
         ]
         wall = statistics.median(r["wall"] for r in runs[path])
         rss = statistics.median(r["peak_rss_kb"] for r in runs[path]) / 1024
-        tgt = "" if path.startswith("raw") else f"<= {TARGET:.2f}x"
+        tgt = "" if path.startswith("raw") or "+" in path else f"<= {TARGET:.2f}x"
+        label = LABELS.get(path) or LABELS[path.removesuffix("+bulk")] + " [bulk body prototype]"
         print(
-            f"  {LABELS[path]:<52} {wall:7.2f} {statistics.median(wall_r):10.2f}x "
+            f"  {label:<52} {wall:7.2f} {statistics.median(wall_r):10.2f}x "
             f"({min(wall_r):.2f}-{max(wall_r):.2f}) {statistics.median(cpu_r):9.2f}x "
             f"{rss:6.0f} MB {statistics.median(rss_r):5.2f}x  {tgt}"
         )

@@ -13,8 +13,10 @@ Per event, client CPU, interleaved rounds, Chat Completions stream written at on
   (``steer_trio._transport._DirectBody``), then split and ``json.loads``;
 * ``raw``: httpx2 ``aiter_lines`` + ``json.loads`` (the benchmarks' baseline);
 * ``for`` / ``swu``: ``async for client.stream()`` and ``stream_with_usage()`` as they
-  are; ``for+bulk`` / ``swu+bulk``: the same with the prototype body path swapped in
-  (``steer_trio._transport.open_body`` patched in this process only).
+  are; ``+drain``: with every h11 ``Data`` event of one network read handed over at
+  once (``_fastbody.DrainedH11Body``, the small change); ``+bulk``: with the bulk
+  de-chunking body (``_fastbody.BulkChunkedBody``); both swapped in by patching
+  ``steer_trio._transport.open_body`` in this process only.
 """
 
 from __future__ import annotations
@@ -32,18 +34,21 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_server import running_server, spec_header
-from _fastbody import BulkChunkedBody
+from _fastbody import BulkChunkedBody, DrainedH11Body
 from _paths import Clients, raw_request, run_path
 
 import steer_trio._transport as transport
 
 _original_open_body = transport.open_body
-_bulk = False
+_bulk: Any = None
 
 
 def _open_body(response: Any) -> Any:
-    if _bulk and response.headers.get("content-encoding", "identity") in ("identity", ""):
-        body = BulkChunkedBody.attach(response)
+    if _bulk is not None and response.headers.get("content-encoding", "identity") in (
+        "identity",
+        "",
+    ):
+        body = _bulk.attach(response)
         if body is not None:
             return body
     return _original_open_body(response)
@@ -81,31 +86,35 @@ async def floor(clients: Clients, headers: dict[str, str], *, bulk: bool) -> int
         await response.aclose()
 
 
-async def steer(clients: Clients, headers: dict[str, str], *, path: str, bulk: bool) -> int:
+async def steer(clients: Clients, headers: dict[str, str], *, path: str, body: Any) -> int:
     global _bulk
-    _bulk = bulk
+    _bulk = body
     try:
         return await run_path(clients, path, headers)
     finally:
-        _bulk = False
+        _bulk = None
 
 
 CASES = {
     "floor": lambda c, h: floor(c, h, bulk=True),
     "h11": lambda c, h: floor(c, h, bulk=False),
     "raw": lambda c, h: run_path(c, "raw", h),
-    "for": lambda c, h: steer(c, h, path="for", bulk=False),
-    "for+bulk": lambda c, h: steer(c, h, path="for", bulk=True),
-    "swu": lambda c, h: steer(c, h, path="swu", bulk=False),
-    "swu+bulk": lambda c, h: steer(c, h, path="swu", bulk=True),
+    "for": lambda c, h: steer(c, h, path="for", body=None),
+    "for+drain": lambda c, h: steer(c, h, path="for", body=DrainedH11Body),
+    "for+bulk": lambda c, h: steer(c, h, path="for", body=BulkChunkedBody),
+    "swu": lambda c, h: steer(c, h, path="swu", body=None),
+    "swu+drain": lambda c, h: steer(c, h, path="swu", body=DrainedH11Body),
+    "swu+bulk": lambda c, h: steer(c, h, path="swu", body=BulkChunkedBody),
 }
 LABELS = {
     "floor": "floor: recv + bulk de-chunk + split + json.loads",
     "h11": "h11 per chunk (_DirectBody) + split + json.loads",
     "raw": "raw httpx2 aiter_lines + json.loads",
     "for": "async for client.stream()",
+    "for+drain": "async for client.stream(), h11 drained per read",
     "for+bulk": "async for client.stream(), bulk body",
     "swu": "stream_with_usage()",
+    "swu+drain": "stream_with_usage(), h11 drained per read",
     "swu+bulk": "stream_with_usage(), bulk body",
 }
 
@@ -150,8 +159,9 @@ def report(cpu: dict[str, list[float]], per_chunk: int) -> None:
     h11_cost = statistics.median(a - b for a, b in zip(cpu["h11"], cpu["floor"], strict=True))
     print(f"  h11 + httpcore2 per-chunk machinery over the floor: {h11_cost:.2f} us/event")
     for path in ("for", "swu"):
-        med, low, high = ratio(path, f"{path}+bulk")
-        print(f"  {path}: today / with the bulk body = {med:.2f}x ({low:.2f}-{high:.2f})")
+        for variant in ("drain", "bulk"):
+            med, low, high = ratio(path, f"{path}+{variant}")
+            print(f"  {path}: today / with the {variant} body = {med:.2f}x ({low:.2f}-{high:.2f})")
     print()
 
 
