@@ -65,6 +65,7 @@ def bench(session: nox.Session) -> None:
         "bench_cold.py",  # first request in a fresh process; import time
         "bench_memory.py",  # JSON mode, idle streams, huge tool calls, longest step
         "bench_floor.py",  # the floor per event; a bulk body path, prototyped
+        "bench_breakdown.py",  # each stage's cost per event, without a network
         "bench_pipeline.py",  # token counting, the processor, backpressure
     ):
         session.run("python", f"benchmarks/{script}", *session.posargs)

@@ -7,6 +7,9 @@ chunk) is cut into 64 KiB network reads, and each stage of the client is timed o
 its own, in this process (best of ``--repeat``, CPU time per content event):
 
 * ``h11``: h11 turning the reads into ``Data`` events (one per HTTP chunk);
+* ``httpcore2``: the body as steer_trio reads it today, h11 included: ``_DirectBody``
+  over httpcore2's ``_receive_event``, on a fake network stream (inside ``trio.run``,
+  whose start is included: small against 20,000 events);
 * ``dechunk``: the bulk de-chunker of ``_fastbody`` on the same reads;
 * ``sse``: steer_trio's ``SSEDecoder.feed`` on each chunk's data;
 * ``parse``: the wire parser's ``feed`` on each SSE event (``json`` alone: the JSON
@@ -85,6 +88,42 @@ def stages(fmt: str, events: int, per_chunk: int, repeat: int) -> dict[str, floa
                 out.append(bytes(event.data))
         return out
 
+    def direct_body() -> list[bytes]:
+        """h11 plus httpcore2's per-chunk machinery, as steer_trio reads a body today
+        (``_DirectBody`` over ``_receive_event``), on a network stream that returns
+        the reads at once."""
+        import httpcore2
+        import trio
+
+        from steer_trio._transport import _DirectBody
+
+        class Reads:
+            def __init__(self) -> None:
+                self.items = iter(reads)
+
+            async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109 - httpcore2 interface
+                return next(self.items, b"")
+
+            async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109 - httpcore2 interface
+                pass
+
+            async def aclose(self) -> None:
+                pass
+
+            def get_extra_info(self, info: str) -> Any:
+                return None
+
+        async def run() -> list[bytes]:
+            origin = httpcore2.Origin(b"http", b"x", 80)
+            connection = httpcore2.AsyncHTTP11Connection(origin, Reads())  # type: ignore[arg-type]
+            state = connection._h11_state
+            state.send(h11.Request(method="POST", target="/", headers=[("host", "x")]))
+            state.receive_data(response_head)
+            assert isinstance(state.next_event(), h11.Response)
+            return [data async for data in _DirectBody(connection, None)]
+
+        return trio.run(run)
+
     def dechunk() -> list[bytes]:
         reader = BulkChunkedBody(None, None, b"")
         return [reader._dechunk(reader._buffer + data) for data in reads]
@@ -153,6 +192,7 @@ def stages(fmt: str, events: int, per_chunk: int, repeat: int) -> dict[str, floa
     per = 1e6 / events
     return {
         "h11": best(h11_datas, repeat) * per,
+        "httpcore2": best(direct_body, repeat) * per,
         "dechunk": best(dechunk, repeat) * per,
         "sse": best(sse, repeat) * per,
         "parse": best(parse, repeat) * per,
@@ -170,7 +210,7 @@ def main() -> None:
     args = parser.parse_args()
     events = args.events or (4000 if args.quick else 20_000)
     repeat = args.repeat or (3 if args.quick else 7)
-    names = ("h11", "dechunk", "sse", "parse", "json", "pipeline", "raw lines")
+    names = ("h11", "httpcore2", "dechunk", "sse", "parse", "json", "pipeline", "raw lines")
     print(
         f"CPU us per content event, {events} events, 64 KiB reads, best of {repeat}; no network"
         " (steer_trio after the network = sse + parse + pipeline; raw = raw lines)"
