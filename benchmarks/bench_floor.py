@@ -105,6 +105,9 @@ CASES = {
     "swu": lambda c, h: steer(c, h, path="swu", body=None),
     "swu+drain": lambda c, h: steer(c, h, path="swu", body=DrainedH11Body),
     "swu+bulk": lambda c, h: steer(c, h, path="swu", body=BulkChunkedBody),
+    "bg": lambda c, h: steer(c, h, path="swu_bg", body=None),
+    "bg+drain": lambda c, h: steer(c, h, path="swu_bg", body=DrainedH11Body),
+    "bg+bulk": lambda c, h: steer(c, h, path="swu_bg", body=BulkChunkedBody),
 }
 LABELS = {
     "floor": "floor: recv + bulk de-chunk + split + json.loads",
@@ -116,6 +119,9 @@ LABELS = {
     "swu": "stream_with_usage()",
     "swu+drain": "stream_with_usage(), h11 drained per read",
     "swu+bulk": "stream_with_usage(), bulk body",
+    "bg": "stream_with_usage() + background processor",
+    "bg+drain": "  the same, h11 drained per read",
+    "bg+bulk": "  the same, bulk body",
 }
 
 
@@ -158,7 +164,7 @@ def report(cpu: dict[str, list[float]], per_chunk: int) -> None:
         )
     h11_cost = statistics.median(a - b for a, b in zip(cpu["h11"], cpu["floor"], strict=True))
     print(f"  h11 + httpcore2 per-chunk machinery over the floor: {h11_cost:.2f} us/event")
-    for path in ("for", "swu"):
+    for path in ("for", "swu", "bg"):
         for variant in ("drain", "bulk"):
             med, low, high = ratio(path, f"{path}+{variant}")
             print(f"  {path}: today / with the {variant} body = {med:.2f}x ({low:.2f}-{high:.2f})")
