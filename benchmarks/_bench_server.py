@@ -39,6 +39,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -330,7 +331,7 @@ class Server:
     ) -> None:
         path, _, query = target.partition("?")
         if method == "GET" and path == "/bench/closed":
-            tag = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("tag", "")
+            tag = urllib.parse.parse_qs(query).get("tag", [""])[0]
             self._send(conn, _json_answer(200, self.closed.get(tag, [])))
             return
         if method == "GET" and path == "/bench/ping":
