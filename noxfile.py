@@ -64,11 +64,20 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against the fake provider, as ratios to a baseline from the same run."""
+    """Benchmarks against a fake provider in its own process, as ratios to baselines
+    measured in the same run. ``nox -s bench -- --quick`` for a short run."""
     session.install("-e", ".[test]")
-    session.run("python", "benchmarks/bench_streaming.py", *session.posargs)
+    for script in (
+        "bench_streaming.py",  # per event, every path, 1 and 20 events per HTTP chunk
+        "bench_concurrent.py",  # 1,000 paced streams; 200 cancels at once
+        "bench_cold.py",  # first request in a fresh process; import time
+        "bench_memory.py",  # JSON mode, idle streams, huge tool calls, longest step
+        "bench_floor.py",  # the floor per event; a bulk body path, prototyped
+        "bench_breakdown.py",  # each stage's cost per event, without a network
+        "bench_pipeline.py",  # token counting, the processor, backpressure
+    ):
+        session.run("python", f"benchmarks/{script}", *session.posargs)
     session.run("python", "benchmarks/bench_jsonstream.py")
-    session.run("python", "benchmarks/bench_pipeline.py")
     session.run("python", "benchmarks/bench_batch.py")
     session.run("python", "benchmarks/bench_loop_blocking.py")
 

@@ -1,6 +1,6 @@
 """Usage counting, the event processor, cancellation and backpressure, measured.
 
-    python benchmarks/bench_pipeline.py [--rounds 9]
+    python benchmarks/bench_pipeline.py [--quick] [--rounds 7]
 
 Ratios are against baselines measured in the same run (shared, noisy machines):
 * stream_with_usage() with the provider's usage, and with local tiktoken counting (a
@@ -21,11 +21,11 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_streaming import N_EVENTS, baseline_raw, start_server
+from _bench_server import running_server, spec_header
+from _paths import Clients, run_path
 
 from steer_trio import SteerClient, StreamingOptions, create_event_processor
 from steer_trio.testing import Scenario, open_fake_provider
@@ -38,45 +38,60 @@ async def cpu_per_event(fn: Any, n: int) -> float:
     return (time.process_time() - start) / n * 1e6
 
 
-async def throughput(base: str, rounds: int) -> dict[str, float]:
-    client = SteerClient(api_keys={"openai": "k"}, base_urls={"openai": f"{base}/v1"})
+async def throughput(base: str, rounds: int, events: int) -> dict[str, float]:
+    clients = Clients(base)
+    client = clients.steer
     processor = create_event_processor(add_correlation=True, add_timestamp=True, add_metrics=True)
     with_processor = StreamingOptions(event_processor=processor)
     tiktoken_options = StreamingOptions(aggregator_type="tiktoken")
+    with_usage = spec_header(n=events, k=1)
+    without_usage = spec_header(n=events, k=1, usage="0")
 
     async def usage_plain() -> int:
-        r = await client.stream_with_usage("go", model="bench-20k", provider="openai")
+        r = await client.stream_with_usage(
+            "go", model="gpt-4", provider="openai", extra_headers=with_usage
+        )
         assert not r.usage["is_estimated"]
         return len(r.choices[0].text.split())
 
     async def usage_processor() -> int:
         r = await client.stream_with_usage(
-            "go", model="bench-20k", provider="openai", streaming_options=with_processor
+            "go",
+            model="gpt-4",
+            provider="openai",
+            streaming_options=with_processor,
+            extra_headers=with_usage,
         )
         assert r.correlation_id and "inter_chunk_gap_p95_ms" in r.metrics
         return len(r.choices[0].text.split())
 
     async def usage_tiktoken() -> int:
-        # gpt-4-nousage: a server that sends no usage; counted locally with cl100k.
+        # A server that sends no usage: counted locally with cl100k.
         r = await client.stream_with_usage(
-            "go", model="gpt-4-nousage", provider="openai", streaming_options=tiktoken_options
+            "go",
+            model="gpt-4",
+            provider="openai",
+            streaming_options=tiktoken_options,
+            extra_headers=without_usage,
         )
         assert r.usage["source"] == "tiktoken", r.usage
         return len(r.get_text().split())
 
     results: dict[str, list[float]] = {"raw": [], "plain": [], "processor": [], "tiktoken": []}
-    async with httpx2.AsyncClient(timeout=None) as http, client:
-        cases = {
-            "raw": lambda: baseline_raw(http, base, "bench-20k"),
-            "plain": usage_plain,
-            "processor": usage_processor,
-            "tiktoken": usage_tiktoken,
-        }
+    cases = {
+        "raw": lambda: run_path(clients, "raw", with_usage),
+        "plain": usage_plain,
+        "processor": usage_processor,
+        "tiktoken": usage_tiktoken,
+    }
+    try:
         for fn in cases.values():
             await fn()
         for _ in range(rounds):
             for key, fn in cases.items():
-                results[key].append(await cpu_per_event(fn, N_EVENTS))
+                results[key].append(await cpu_per_event(fn, events))
+    finally:
+        await clients.aclose()
     # Each case against the right reference of the same round (drift cancels out).
     reference = {"plain": "raw", "tiktoken": "raw", "processor": "plain"}
     summary = {k: statistics.median(v) for k, v in results.items()}
@@ -138,22 +153,27 @@ async def slow_callback(deltas: int, delay: float) -> dict[str, float]:
     finally:
         tracemalloc.stop()
         Exchange.read_batch = original  # type: ignore[method-assign]
-    return {"lag": lag, "peak_mb": peak / 1e6, "stream_mb": deltas * len(piece) / 1e6}
+    return {
+        "lag": lag,
+        "peak_mb": peak / 1e6,
+        "stream_mb": deltas * len(piece) / 1e6,
+        "deltas": deltas,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--quick", action="store_true", help="a short run")
+    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--events", type=int)
     args = parser.parse_args()
-    proc, base = start_server()
-    try:
-        t = trio.run(throughput, base, args.rounds)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    rounds = args.rounds or (3 if args.quick else 7)
+    events = args.events or (4000 if args.quick else 20_000)
+    with running_server() as base:
+        t = trio.run(throughput, base, rounds, events)
     raw = t["raw"]
     print(
-        f"Client CPU per event, {N_EVENTS} deltas, {args.rounds} interleaved rounds: median"
+        f"Client CPU per event, {events} deltas, {rounds} interleaved rounds: median"
         " us/event, and the median (min-max) of each round's ratio within that round"
     )
     print(f"  raw httpx2 + aiter_lines + json.loads        {raw:7.2f} us  1.00x")
@@ -167,14 +187,14 @@ def main() -> None:
         f"  + processor (correlation, timestamps, metrics) {t['processor']:5.2f} us  "
         f"{ratio('processor')} of the plain stream_with_usage()"
     )
-    gaps = trio.run(cancel_to_close, 20)
+    gaps = trio.run(cancel_to_close, 5 if args.quick else 20)
     print(
-        "Cancel -> server sees the connection closed, 20 trials: "
+        f"Cancel -> server sees the connection closed, {len(gaps)} trials: "
         f"median {statistics.median(gaps):.2f} ms, max {max(gaps):.2f} ms"
     )
-    s = trio.run(slow_callback, 3000, 0.0005)
+    s = trio.run(slow_callback, 1000 if args.quick else 3000, 0.0005)
     print(
-        "Slow callback (0.5 ms per delta), fast server, 3000 x 1 KB deltas "
+        f"Slow callback (0.5 ms per delta), fast server, {s['deltas']:.0f} x 1 KB deltas "
         f"({s['stream_mb']:.1f} MB): network reads ran at most {s['lag']:.0f} ahead of the "
         f"callback; peak traced memory {s['peak_mb']:.1f} MB (the response keeps the text: "
         f"{s['stream_mb']:.1f} MB of it)"
