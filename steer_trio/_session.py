@@ -7,10 +7,10 @@ streaming drives one: ``step()`` reads one network batch and processes it; at th
 tells ``on_error``; ``close()`` releases the connection.
 
 The reading happens in the caller's own task, so a delivered text costs no task switch
-and an error reaches the caller however slowly it consumes. The one place with tasks
-and channels is a *background* event processor (``run_staged``): the network reader
-and the processor each get a task, joined by bounded memory channels, and every item
-(errors included) travels through them in order.
+and an error reaches the caller however slowly it consumes. The one place with a task
+and a channel is a *background* event processor (``run_staged``): one task reads the
+network and runs the processor, joined to the caller by a bounded memory channel, and
+every item (errors included) travels through it in order.
 
 The caller's deadline covers everything here: the pool, connecting, retries, reads
 (``Exchange``), and the callbacks (a cancel scope around each batch's processing). A
@@ -251,55 +251,45 @@ class _Failure:
 
 
 async def run_staged(session: Session) -> StreamingResponse[Any]:
-    """``stream_with_usage`` with a background event processor: the network reader and
-    the processor each run as a task, joined by bounded channels (backpressure); the
-    caller's task runs callbacks and assembly. Errors travel in order as items."""
+    """``stream_with_usage`` with a background event processor: one task reads the
+    network and runs the processor on each batch, and hands the processed batches over
+    a bounded channel (backpressure: a slow processor slows reading; a slow caller
+    stops both at ``buffer_size`` batches ahead). The caller's task runs callbacks and
+    assembly. Errors travel in order as items, behind what was processed before them."""
     pipeline = session.pipeline
     processor = session.call.options.event_processor
-    buffer = max(1, session.call.options.buffer_size)
-    stage_buffer = max(1, getattr(processor, "buffer_size", buffer))
+    own_buffer = getattr(processor, "buffer_size", None)
+    buffer = max(1, session.call.options.buffer_size if own_buffer is None else own_buffer)
     try:
         await session.open()
         exchange = session.exchange
         assert exchange is not None
         pipeline.deltas_processed_upstream()
-        raw_send, raw_receive = trio.open_memory_channel[Any](buffer)
-        out_send, out_receive = trio.open_memory_channel[Any](stage_buffer)
+        out_send, out_receive = trio.open_memory_channel[Any](buffer)
 
         @caller_checkpoints
-        async def read() -> None:
-            with raw_send:
+        async def read_and_process() -> None:
+            # One task, not a reader and a processor joined by a channel: a channel hop
+            # per network read is what the background costs, and one is enough.
+            with out_send:
                 try:
                     while True:
                         batch = await exchange.read_batch()
                         if batch is None:
-                            await raw_send.send(_END)
+                            await out_send.send(_END)
                             return
-                        await raw_send.send(batch)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    return
-                except Exception as exc:
-                    await _send_failure(raw_send, exc)
-
-        @caller_checkpoints
-        async def stage() -> None:
-            with out_send, raw_receive:
-                try:
-                    async for item in raw_receive:
-                        if isinstance(item, list):
-                            processed: list[Any] = []
-                            try:
-                                for event in item:
-                                    result = await pipeline._process(event)
-                                    if result is not None:
-                                        processed.append(result)
-                            except Exception as exc:
-                                # What passed before the failure is received text too.
-                                await out_send.send(processed)
-                                await _send_failure(out_send, exc)
-                                return
-                            item = processed
-                        await out_send.send(item)
+                        processed: list[Any] = []
+                        try:
+                            for event in batch:
+                                result = await pipeline._process(event)
+                                if result is not None:
+                                    processed.append(result)
+                        except Exception as exc:
+                            # What passed before the failure is received text too.
+                            await out_send.send(processed)
+                            await _send_failure(out_send, exc)
+                            return
+                        await out_send.send(processed)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     return
                 except Exception as exc:
@@ -307,8 +297,7 @@ async def run_staged(session: Session) -> StreamingResponse[Any]:
 
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(read)
-                nursery.start_soon(stage)
+                nursery.start_soon(read_and_process)
                 ended = False
                 with out_receive:
                     async for item in out_receive:

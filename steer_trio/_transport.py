@@ -830,14 +830,26 @@ def open_body(response: httpx2.Response) -> AsyncIterator[bytes]:
 
 
 class _DirectBody:
-    """Reads an HTTP/1.1 body from httpcore2's connection state, one event per call."""
+    """Reads an HTTP/1.1 body from httpcore2's connection state: per call, everything
+    one network read completed.
 
-    __slots__ = ("_connection", "_done", "_timeout")
+    httpcore2's own body iterator hands over one HTTP chunk per step, through two layers
+    of coroutines; a provider's event is usually one chunk, and a fast one packs many
+    into a read. Here, after the first ``Data`` event (which may read the network),
+    every ``Data`` event h11 can parse from what it already holds is taken too, so the
+    layers above (SSE, the parser, the pipeline) run once per read, not once per chunk.
+    h11 still parses every chunk, so the connection goes back to the pool exactly as
+    httpcore2 would leave it."""
+
+    __slots__ = ("_connection", "_done", "_pending", "_timeout")
 
     def __init__(self, connection: Any, timeout: float | None) -> None:
         self._connection = connection
         self._timeout = timeout
         self._done = False
+        #: A protocol error h11 raised after data of the same read: raised on the next
+        #: call, so the data before it is delivered first.
+        self._pending: BaseException | None = None
 
     @classmethod
     def attach(cls, response: httpx2.Response) -> _DirectBody | None:
@@ -854,6 +866,7 @@ class _DirectBody:
             if not isinstance(connection, httpcore2.AsyncHTTP11Connection):
                 return None
             connection._receive_event  # noqa: B018 - the method we rely on exists
+            connection._h11_state.next_event  # noqa: B018 - and h11's, for the rest of a read
         except (AttributeError, ImportError):
             return None
         timeout = response.request.extensions.get("timeout", {}).get("read")
@@ -866,13 +879,17 @@ class _DirectBody:
         import h11
         import httpcore2
 
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._done = True
+            raise pending
         if self._done:
             raise StopAsyncIteration
         try:
             while True:
                 event = await self._connection._receive_event(timeout=self._timeout)
                 if isinstance(event, h11.Data):
-                    return bytes(event.data)
+                    break
                 if isinstance(event, h11.EndOfMessage) or event is h11.PAUSED:
                     self._done = True
                     raise StopAsyncIteration
@@ -882,6 +899,26 @@ class _DirectBody:
             raise httpx2.RemoteProtocolError(str(exc) or "protocol error") from exc
         except (httpcore2.NetworkError, httpcore2.ProtocolError) as exc:
             raise httpx2.ReadError(str(exc) or type(exc).__name__) from exc
+        first = event.data
+        parts: list[Any] | None = None
+        state = self._connection._h11_state
+        while True:
+            try:
+                event = state.next_event()
+            except h11.RemoteProtocolError as exc:
+                error = httpx2.RemoteProtocolError(str(exc) or "protocol error")
+                error.__cause__ = exc
+                self._pending = error
+                break
+            if isinstance(event, h11.Data):
+                if parts is None:
+                    parts = [first]
+                parts.append(event.data)
+                continue
+            if isinstance(event, h11.EndOfMessage):
+                self._done = True
+            break  # NEED_DATA: this read is all used
+        return bytes(first) if parts is None else b"".join(parts)
 
 
 class _ReadyBody:

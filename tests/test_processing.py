@@ -321,3 +321,54 @@ async def test_tiktoken_asked_for_a_model_without_encoding_warns(
                 streaming_options=StreamingOptions(aggregator_type="tiktoken"),
             )
     assert r.usage["source"] == "character"
+
+
+@pytest.mark.parametrize(
+    ("options_buffer", "processor_buffer", "bound"), [(4, None, 4), (16, 2, 2)]
+)
+async def test_background_reading_stays_within_the_buffer(
+    fake_provider: FakeProvider,
+    autojump_clock: Any,
+    options_buffer: int,
+    processor_buffer: int | None,
+    bound: int,
+) -> None:
+    """A slow callback behind a background processor: the background task reads at most
+    the channel's batches ahead (``StreamingOptions.buffer_size``, or the processor's
+    own ``buffer_size`` when it sets one), instead of buffering the whole stream."""
+    from steer_trio import EventProcessor
+    from steer_trio._pipeline import Pipeline
+    from steer_trio._transport import Exchange
+
+    reads = handled = 0
+    read_batch, handle = Exchange.read_batch, Pipeline.handle
+
+    async def counting_reads(self: Exchange) -> Any:
+        nonlocal reads
+        reads += 1
+        return await read_batch(self)
+
+    async def counting_handles(self: Pipeline, *args: Any) -> Any:
+        nonlocal handled
+        handled += 1
+        return await handle(self, *args)
+
+    async def slow(event: Any) -> None:
+        await trio.sleep(1)
+
+    processor = EventProcessor(background=True, buffer_size=processor_buffer)
+    options = StreamingOptions(event_processor=processor, buffer_size=options_buffer)
+    fake_provider.enqueue(Scenario(text=["x"] * 2000))
+    Exchange.read_batch = counting_reads  # type: ignore[method-assign]
+    Pipeline.handle = counting_handles  # type: ignore[method-assign]
+    try:
+        async with steer(fake_provider) as client:
+            with trio.move_on_after(20.5):
+                await client.stream_with_usage(
+                    "x", model="gpt-4o", on_delta=slow, streaming_options=options
+                )
+    finally:
+        Exchange.read_batch, Pipeline.handle = read_batch, handle  # type: ignore[method-assign]
+    assert handled >= 2  # the callback's slowness, not the stream's end, is what stopped it
+    # The channel's batches, the one in the reader's hand and the one being handled.
+    assert handled < reads <= handled + bound + 2

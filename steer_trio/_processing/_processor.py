@@ -86,15 +86,16 @@ class EventProcessor:
         add_timestamp: bool = False,
         add_metrics: bool = False,
         background: bool = False,
-        buffer_size: int = 64,
+        buffer_size: int | None = None,
     ) -> None:
         self.add_correlation = add_correlation
         self.add_timestamp = add_timestamp
         self.add_metrics = add_metrics
-        #: Run as its own task behind a bounded channel (where the stream has a nursery:
-        #: ``stream_with_usage`` and ``async with client.stream(...)``; a plain
-        #: ``async for`` has no task to spare and runs it inline).
+        #: Run as its own task behind a bounded channel in ``stream_with_usage`` (with
+        #: ``client.stream(...)`` it runs inline: your task reads the network there).
         self.background = background
+        #: Processed batches the background task may hold ahead of your task; None:
+        #: the call's ``StreamingOptions.buffer_size``.
         self.buffer_size = buffer_size
         self.filters: list[EventFilter] = []
         self.transformers: list[Any] = []

@@ -22,6 +22,7 @@ from steer_trio import (
     SteerClient,
     SteerError,
     StreamingOptions,
+    StreamInterruptedError,
     StreamProtocolError,
 )
 from steer_trio.testing import FakeProvider, Fault, Scenario, open_fake_provider
@@ -433,3 +434,37 @@ async def test_bytes_after_a_chunked_stream_never_answer_the_next_request(first:
             two = await client.generate("x", model="gpt-4o")
     assert one.response is not None and one.response.text == "GOOD", repr(one.error)
     assert two.text == "GOOD"
+
+
+async def good_chunks_then_bad_framing(
+    stream: trio.SocketStream, request: bytes, index: int
+) -> bool:
+    """Two good chunks and a chunk whose size line is not hex, in one write: the body
+    reader gets all three from one network read."""
+    if index > 0:
+        return await body_then_extra_bytes(stream, request, index)
+    good = chunk(openai_delta("one ")) + chunk(openai_delta("two "))
+    await stream.send_all(SSE_HEAD + good + b"zz\r\nnot a chunk\r\n")
+    return False
+
+
+@pytest.mark.parametrize("path", STREAM_PATHS)
+async def test_bad_chunk_framing_after_good_chunks_in_one_read_keeps_them(path: str) -> None:
+    """The body reader takes every chunk one read completed at once; a framing error
+    among them comes after the chunks before it, never instead of them."""
+    async with (
+        open_raw_server(good_chunks_then_bad_framing) as server,
+        SteerClient(
+            api_keys={"openai": "k"},
+            base_urls={"openai": server.base_url + "/v1"},
+            limits=pool_of_one(),
+        ) as client,
+    ):
+        with trio.fail_after(10):
+            outcome = await run_path(path, client)
+            after = await client.generate("x", model="gpt-4o")
+    assert isinstance(outcome.error, StreamInterruptedError), repr(outcome.error)
+    assert outcome.error.partial is not None and outcome.error.partial.text == "one two "
+    if path != "stream_with_usage" and path != "background":
+        assert "".join(outcome.chunks) == "one two "
+    assert after.text == "GOOD" and len(server.requests) == 2
