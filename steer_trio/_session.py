@@ -149,10 +149,13 @@ class Session:
         caller must see: ``error`` itself, or a ``CallbackError`` if ``on_error`` raised
         (it chains ``error``)."""
         exchange = self.exchange
-        if exchange is not None:
-            exchange.abandon()
+        shut = exchange is not None and exchange.abandon()
         if self.pipeline.finished:
             return error
+        if shut:
+            # Cancel first, account after: when a scope cancels many streams at once,
+            # every one of them shuts its socket before any builds its partial.
+            await trio.lowlevel.cancel_shielded_checkpoint()
         parser: Any = exchange.parser if exchange is not None else _NullParser()
         timing = exchange.timing() if exchange is not None else self._timing()
         cancelled = isinstance(error, trio.Cancelled | KeyboardInterrupt)
@@ -190,7 +193,8 @@ class Session:
         exchange = self.exchange
         if exchange is None or self.pipeline.finished:
             return
-        exchange.abandon()
+        if exchange.abandon():
+            await trio.lowlevel.cancel_shielded_checkpoint()  # the sockets first, as above
         with trio.CancelScope(shield=True), trio.move_on_after(CLEANUP_SECONDS):
             await self.pipeline.fail(
                 GeneratorExit(), exchange.parser, exchange.timing(), notify=False

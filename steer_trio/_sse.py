@@ -152,6 +152,10 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Decode ``chunk`` (any bytes, split anywhere); return the events it completes."""
+        if chunk[-2:] != b"\n\n" and 13 not in chunk:
+            # A network read rarely ends where an event does: the whole events go the
+            # fast way, and only what is unfinished at either end the general way.
+            return self._feed_split(chunk)
         if self._fast and chunk[-2:] == b"\n\n":
             # The chunk ends an event and nothing was half-read before it: the fast
             # paths apply. Membership tests with an int (10 is LF, 13 is CR) are single
@@ -180,6 +184,33 @@ class SSEDecoder:
             if 13 not in chunk:
                 return self._feed_simple(chunk)
         return self._feed(chunk)
+
+    def _feed_split(self, chunk: bytes) -> list[ServerSentEvent]:
+        """A chunk without CR that does not end an event: the end of an event begun
+        earlier (general path), the whole events after it (fast paths), and the start
+        of the next (general path, kept)."""
+        start = 0
+        out: list[ServerSentEvent] = []
+        if not self._fast:
+            first = chunk.find(b"\n\n")
+            if first < 0:
+                return self._feed(chunk)
+            start = first + 2
+            out = self._feed(chunk[:start])
+        try:
+            if not self._fast:
+                out += self._feed(chunk[start:])
+                return out
+            last = chunk.rfind(b"\n\n", start)
+            if last >= 0:
+                out += self.feed(chunk[start : last + 2])
+                start = last + 2
+            out += self._feed(chunk[start:])
+        except SSEEventTooLargeError:
+            if not out:
+                raise
+            # Recorded by _feed: the next call raises it, after the events before it.
+        return out
 
     def _feed_simple(self, chunk: bytes) -> list[ServerSentEvent]:
         """Events of the shapes providers send, several per chunk when TCP coalesces them.
