@@ -296,6 +296,11 @@ async def run_staged(session: Session) -> StreamingResponse[Any]:
                         await out_send.send(processed)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     return
+                except trio.Cancelled:
+                    # The stream is over (the caller's scope, or the caller failing):
+                    # shut the socket now, before the nursery unwinds to the caller.
+                    exchange.abandon()
+                    raise
                 except Exception as exc:
                     await _send_failure(out_send, exc)
 
