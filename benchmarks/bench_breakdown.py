@@ -7,10 +7,11 @@ chunk) is cut into 64 KiB network reads, and each stage of the client is timed o
 its own, in this process (best of ``--repeat``, CPU time per content event):
 
 * ``h11``: h11 turning the reads into ``Data`` events (one per HTTP chunk);
-* ``httpcore2``: the body as steer_trio reads it today, h11 included: ``_DirectBody``
-  over httpcore2's ``_receive_event``, on a fake network stream (inside ``trio.run``,
-  whose start is included: small against 20,000 events);
-* ``dechunk``: the bulk de-chunker of ``_fastbody`` on the same reads;
+* ``httpcore2``: the body as steer_trio reads a body that is not chunked, h11
+  included: ``DirectBody`` over httpcore2's ``_receive_event``, on a fake network
+  stream (inside ``trio.run``, whose start is included: small against 20,000 events);
+* ``dechunk``: the de-chunker steer_trio reads chunked bodies with
+  (``_chunked.ChunkedDecoder``, inside ``BulkBody``) on the same reads;
 * ``sse``: steer_trio's ``SSEDecoder.feed`` on each chunk's data;
 * ``parse``: the wire parser's ``feed`` on each SSE event (``json`` alone: the JSON
   decoding inside it, measured apart);
@@ -37,9 +38,9 @@ import h11
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_server import render
-from _fastbody import BulkChunkedBody
 from _paths import MODEL_OF_FORMAT
 
+from steer_trio._chunked import ChunkedDecoder
 from steer_trio._config import StreamingOptions
 from steer_trio._pipeline import Callbacks, Pipeline
 from steer_trio._providers._base import RequestSpec
@@ -89,13 +90,13 @@ def stages(fmt: str, events: int, per_chunk: int, repeat: int) -> dict[str, floa
         return out
 
     def direct_body() -> list[bytes]:
-        """h11 plus httpcore2's per-chunk machinery, as steer_trio reads a body today
-        (``_DirectBody`` over ``_receive_event``), on a network stream that returns
-        the reads at once."""
+        """h11 plus httpcore2's machinery, as steer_trio reads a body that is not
+        chunked (``DirectBody`` over ``_receive_event``), on a network stream that
+        returns the reads at once."""
         import httpcore2
         import trio
 
-        from steer_trio._transport import _DirectBody
+        from steer_trio._body import DirectBody
 
         class Reads:
             def __init__(self) -> None:
@@ -120,13 +121,13 @@ def stages(fmt: str, events: int, per_chunk: int, repeat: int) -> dict[str, floa
             state.send(h11.Request(method="POST", target="/", headers=[("host", "x")]))
             state.receive_data(response_head)
             assert isinstance(state.next_event(), h11.Response)
-            return [data async for data in _DirectBody(connection, None)]
+            return [data async for data in DirectBody(connection, None)]
 
         return trio.run(run)
 
     def dechunk() -> list[bytes]:
-        reader = BulkChunkedBody(None, None, b"")
-        return [reader._dechunk(reader._buffer + data) for data in reads]
+        decoder = ChunkedDecoder()
+        return [decoder.feed(data) for data in reads if not decoder.done]
 
     datas = h11_datas()
 

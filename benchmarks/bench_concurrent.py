@@ -44,7 +44,7 @@ CONCURRENT_PATHS = (
     "responses",
     "raw_gemini",
     "gemini",
-    "for+bulk",
+    "for+per-chunk",
 )
 CANCEL_PATHS = ("raw", "for", "with", "swu", "swu_delta", "swu_bg", "responses", "gemini")
 TARGET = 1.10
@@ -60,24 +60,17 @@ def _rss_kb() -> int:
 # -- concurrent paced streams (one child process per path and round) --------------------
 
 
-def _use_bulk_body() -> None:
-    """The prototype body path of ``_fastbody`` (not in the package), for comparison."""
-    from _fastbody import BulkChunkedBody
+def _use_per_chunk_body() -> None:
+    """The body read one h11 chunk per call, as before the bulk reader, for comparison."""
+    from _fastbody import use_reader
 
-    import steer_trio._transport as transport
-
-    original = transport.open_body
-
-    def open_body(response: Any) -> Any:
-        return BulkChunkedBody.attach(response) or original(response)
-
-    transport.open_body = open_body
+    use_reader("per-chunk")
 
 
 def child_concurrent(base: str, path: str, streams: int, events: int) -> None:
-    if path.endswith("+bulk"):
-        _use_bulk_body()
-        path = path.removesuffix("+bulk")
+    if path.endswith("+per-chunk"):
+        _use_per_chunk_body()
+        path = path.removesuffix("+per-chunk")
 
     async def main() -> dict[str, Any]:
         clients = Clients(base, connections=max(streams, 100))
@@ -131,7 +124,7 @@ def concurrent(base: str, streams: int, events: int, rounds: int) -> None:
         f" {'peak RSS':>9} {'vs raw':>6}  target"
     )
     for path in CONCURRENT_PATHS:
-        base_runs = runs[baseline_of(path.removesuffix("+bulk"))]
+        base_runs = runs[baseline_of(path.removesuffix("+per-chunk"))]
         wall_r = [r["wall"] / b["wall"] for r, b in zip(runs[path], base_runs, strict=True)]
         cpu_r = [r["cpu"] / b["cpu"] for r, b in zip(runs[path], base_runs, strict=True)]
         rss_r = [
@@ -140,7 +133,9 @@ def concurrent(base: str, streams: int, events: int, rounds: int) -> None:
         wall = statistics.median(r["wall"] for r in runs[path])
         rss = statistics.median(r["peak_rss_kb"] for r in runs[path]) / 1024
         tgt = "" if path.startswith("raw") or "+" in path else f"<= {TARGET:.2f}x"
-        label = LABELS.get(path) or LABELS[path.removesuffix("+bulk")] + " [bulk body prototype]"
+        label = LABELS.get(path) or (
+            LABELS[path.removesuffix("+per-chunk")] + " [h11 body, a chunk per call]"
+        )
         print(
             f"  {label:<52} {wall:7.2f} {statistics.median(wall_r):10.2f}x "
             f"({min(wall_r):.2f}-{max(wall_r):.2f}) {statistics.median(cpu_r):9.2f}x "

@@ -1,22 +1,20 @@
-"""Toward the limit: where a raw event's time goes, and what a bulk body path buys.
+"""Toward the limit: where a raw event's time goes, and what each body reader costs.
 
     python benchmarks/bench_floor.py [--quick] [--rounds 7] [--events 20000]
 
 Per event, client CPU, interleaved rounds, Chat Completions stream written at once:
 
-* ``floor``: httpx2 sends the request and reads the head; then the socket is read
-  directly (trio ``receive_some``), each read de-chunked in one pass
-  (``_fastbody.BulkChunkedBody``), split into events with one ``bytes.split``, and
+* ``floor``: httpx2 sends the request and reads the head; then the body is read with
+  the shipped bulk reader (``steer_trio._body.BulkBody``: the socket read directly,
+  each read de-chunked in one pass), split into events with one ``bytes.split``, and
   each event's JSON decoded with ``json.loads``: what any client must do;
-* ``h11``: the same, but the body read the way steer_trio reads it today: one h11
-  ``Data`` event per HTTP chunk through httpcore2's ``_receive_event``
-  (``steer_trio._transport._DirectBody``), then split and ``json.loads``;
 * ``raw``: httpx2 ``aiter_lines`` + ``json.loads`` (the benchmarks' baseline);
-* ``for`` / ``swu``: ``async for client.stream()`` and ``stream_with_usage()`` as they
-  are; ``+drain``: with every h11 ``Data`` event of one network read handed over at
-  once (``_fastbody.DrainedH11Body``, the small change); ``+bulk``: with the bulk
-  de-chunking body (``_fastbody.BulkChunkedBody``); both swapped in by patching
-  ``steer_trio._transport.open_body`` in this process only.
+* ``for`` / ``swu`` / ``bg``: ``async for client.stream()``, ``stream_with_usage()``
+  and the same with a background processor, as shipped (the bulk reader); ``+drained``:
+  with h11 parsing every chunk and each read's chunks handed over at once
+  (``DirectBody``, what non-chunked bodies use); ``+per-chunk``: with one h11 chunk
+  per call, as the body was read before the bulk reader (``_fastbody.PerChunkH11Body``).
+  The readers are swapped by patching ``steer_trio._transport.open_body`` here only.
 """
 
 from __future__ import annotations
@@ -27,6 +25,7 @@ import json
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,27 +33,8 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_server import running_server, spec_header
-from _fastbody import BulkChunkedBody, DrainedH11Body
+from _fastbody import reader_for, use_reader
 from _paths import Clients, raw_request, run_path
-
-import steer_trio._transport as transport
-
-_original_open_body = transport.open_body
-_bulk: Any = None
-
-
-def _open_body(response: Any) -> Any:
-    if _bulk is not None and response.headers.get("content-encoding", "identity") in (
-        "identity",
-        "",
-    ):
-        body = _bulk.attach(response)
-        if body is not None:
-            return body
-    return _original_open_body(response)
-
-
-transport.open_body = _open_body
 
 
 async def _split_and_decode(body: Any) -> int:
@@ -72,57 +52,44 @@ async def _split_and_decode(body: Any) -> int:
     return count
 
 
-async def floor(clients: Clients, headers: dict[str, str], *, bulk: bool) -> int:
+async def floor(clients: Clients, headers: dict[str, str]) -> int:
     url, body, all_headers = raw_request("openai", clients.base, headers)
     request = clients.http.build_request("POST", url, json=body, headers=all_headers)
     response = await clients.http.send(request, stream=True)
     try:
-        reader: Any = (
-            BulkChunkedBody.attach(response) if bulk else transport._DirectBody.attach(response)
-        )
-        assert reader is not None
-        return await _split_and_decode(reader)
+        return await _split_and_decode(reader_for(response, "bulk"))
     finally:
         await response.aclose()
 
 
-async def steer(clients: Clients, headers: dict[str, str], *, path: str, body: Any) -> int:
-    global _bulk
-    _bulk = body
+async def steer(clients: Clients, headers: dict[str, str], *, path: str, body: str | None) -> int:
+    use_reader(body)
     try:
         return await run_path(clients, path, headers)
     finally:
-        _bulk = None
+        use_reader(None)
 
 
-CASES = {
-    "floor": lambda c, h: floor(c, h, bulk=True),
-    "h11": lambda c, h: floor(c, h, bulk=False),
+PATHS = {"for": "for", "swu": "swu", "bg": "swu_bg"}
+VARIANTS = ("drained", "per-chunk")
+CASES: dict[str, Any] = {
+    "floor": floor,
     "raw": lambda c, h: run_path(c, "raw", h),
-    "for": lambda c, h: steer(c, h, path="for", body=None),
-    "for+drain": lambda c, h: steer(c, h, path="for", body=DrainedH11Body),
-    "for+bulk": lambda c, h: steer(c, h, path="for", body=BulkChunkedBody),
-    "swu": lambda c, h: steer(c, h, path="swu", body=None),
-    "swu+drain": lambda c, h: steer(c, h, path="swu", body=DrainedH11Body),
-    "swu+bulk": lambda c, h: steer(c, h, path="swu", body=BulkChunkedBody),
-    "bg": lambda c, h: steer(c, h, path="swu_bg", body=None),
-    "bg+drain": lambda c, h: steer(c, h, path="swu_bg", body=DrainedH11Body),
-    "bg+bulk": lambda c, h: steer(c, h, path="swu_bg", body=BulkChunkedBody),
 }
+for _key, _path in PATHS.items():
+    CASES[_key] = partial(steer, path=_path, body=None)
+    for _variant in VARIANTS:
+        CASES[f"{_key}+{_variant}"] = partial(steer, path=_path, body=_variant)
 LABELS = {
-    "floor": "floor: recv + bulk de-chunk + split + json.loads",
-    "h11": "h11 per chunk (_DirectBody) + split + json.loads",
+    "floor": "floor: bulk body + split + json.loads",
     "raw": "raw httpx2 aiter_lines + json.loads",
     "for": "async for client.stream()",
-    "for+drain": "async for client.stream(), h11 drained per read",
-    "for+bulk": "async for client.stream(), bulk body",
     "swu": "stream_with_usage()",
-    "swu+drain": "stream_with_usage(), h11 drained per read",
-    "swu+bulk": "stream_with_usage(), bulk body",
     "bg": "stream_with_usage() + background processor",
-    "bg+drain": "  the same, h11 drained per read",
-    "bg+bulk": "  the same, bulk body",
 }
+for _variant in VARIANTS:
+    for _key in PATHS:
+        LABELS[f"{_key}+{_variant}"] = f"  {_key}, {_variant} h11 body"
 
 
 async def measure(base: str, events: int, per_chunk: int, rounds: int) -> dict[str, list[float]]:
@@ -162,12 +129,10 @@ def report(cpu: dict[str, list[float]], per_chunk: int) -> None:
             f"  {LABELS[key]:<52} {med:7.2f} {ratio(key, 'floor')[0]:8.2f}x"
             f" {ratio(key, 'raw')[0]:6.2f}x"
         )
-    h11_cost = statistics.median(a - b for a, b in zip(cpu["h11"], cpu["floor"], strict=True))
-    print(f"  h11 + httpcore2 per-chunk machinery over the floor: {h11_cost:.2f} us/event")
-    for path in ("for", "swu", "bg"):
-        for variant in ("drain", "bulk"):
-            med, low, high = ratio(path, f"{path}+{variant}")
-            print(f"  {path}: today / with the {variant} body = {med:.2f}x ({low:.2f}-{high:.2f})")
+    for path in PATHS:
+        for variant in VARIANTS:
+            med, low, high = ratio(f"{path}+{variant}", path)
+            print(f"  {path}: {variant} h11 body / shipped = {med:.2f}x ({low:.2f}-{high:.2f})")
     print()
 
 

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx2
 import trio
 
+from ._body import ReadyBody, open_body
 from ._checkpoints import caller_checkpoints
 from ._config import StreamingOptions
 from ._errors import (
@@ -490,7 +491,7 @@ class Exchange:
             encoding = "identity"
         decoder = _Decompressor(encoding, limit)
         iterator: AsyncIterator[bytes] = (
-            _ReadyBody(ready) if ready is not None else response.aiter_raw()
+            ReadyBody(ready) if ready is not None else response.aiter_raw()
         )
         try:
             with trio.move_on_at(self._cancel_at) as scope:
@@ -807,137 +808,6 @@ class Exchange:
         data["attempts"] = self.attempts
         data["retry_delays"] = list(self.retry_delays)
         return data
-
-
-def open_body(response: httpx2.Response) -> AsyncIterator[bytes]:
-    """The body's chunks, as an iterator we own and must ``aclose()``.
-
-    For an HTTP/1.1 response from httpx2's own pool (the usual case) the chunks are
-    read straight from the connection's HTTP/1.1 state: no async generator at all, so
-    nothing is left half-run for the garbage collector when a stream is abandoned, and
-    five generator layers fewer per network read. Anything else (compressed bodies,
-    HTTP/2, a mock or custom transport) goes through httpx2's own iteration."""
-    encoding = response.headers.get("content-encoding", "identity").lower()
-    if encoding not in ("identity", ""):
-        # A server (or proxy) compressed it anyway: let httpx2 decode it.
-        return response.aiter_bytes()
-    direct = _DirectBody.attach(response)
-    if direct is not None:
-        return direct
-    stream = response.stream
-    assert isinstance(stream, httpx2.AsyncByteStream)  # an AsyncClient's response
-    return aiter(stream)
-
-
-class _DirectBody:
-    """Reads an HTTP/1.1 body from httpcore2's connection state: per call, everything
-    one network read completed.
-
-    httpcore2's own body iterator hands over one HTTP chunk per step, through two layers
-    of coroutines; a provider's event is usually one chunk, and a fast one packs many
-    into a read. Here, after the first ``Data`` event (which may read the network),
-    every ``Data`` event h11 can parse from what it already holds is taken too, so the
-    layers above (SSE, the parser, the pipeline) run once per read, not once per chunk.
-    h11 still parses every chunk, so the connection goes back to the pool exactly as
-    httpcore2 would leave it."""
-
-    __slots__ = ("_connection", "_done", "_pending", "_timeout")
-
-    def __init__(self, connection: Any, timeout: float | None) -> None:
-        self._connection = connection
-        self._timeout = timeout
-        self._done = False
-        #: A protocol error h11 raised after data of the same read: raised on the next
-        #: call, so the data before it is delivered first.
-        self._pending: BaseException | None = None
-
-    @classmethod
-    def attach(cls, response: httpx2.Response) -> _DirectBody | None:
-        try:
-            import httpcore2
-            from httpcore2._async.http11 import HTTP11ConnectionByteStream
-
-            stream: Any = response.stream
-            pool_stream = stream._stream._httpcore_stream
-            byte_stream = pool_stream._stream
-            if not isinstance(byte_stream, HTTP11ConnectionByteStream):
-                return None
-            connection = byte_stream._connection
-            if not isinstance(connection, httpcore2.AsyncHTTP11Connection):
-                return None
-            connection._receive_event  # noqa: B018 - the method we rely on exists
-            connection._h11_state.next_event  # noqa: B018 - and h11's, for the rest of a read
-        except (AttributeError, ImportError):
-            return None
-        timeout = response.request.extensions.get("timeout", {}).get("read")
-        return cls(connection, timeout)
-
-    def __aiter__(self) -> _DirectBody:
-        return self
-
-    async def __anext__(self) -> bytes:
-        import h11
-        import httpcore2
-
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            self._done = True
-            raise pending
-        if self._done:
-            raise StopAsyncIteration
-        try:
-            while True:
-                event = await self._connection._receive_event(timeout=self._timeout)
-                if isinstance(event, h11.Data):
-                    break
-                if isinstance(event, h11.EndOfMessage) or event is h11.PAUSED:
-                    self._done = True
-                    raise StopAsyncIteration
-        except httpcore2.TimeoutException as exc:
-            raise httpx2.ReadTimeout(str(exc) or "read timed out") from exc
-        except httpcore2.RemoteProtocolError as exc:
-            raise httpx2.RemoteProtocolError(str(exc) or "protocol error") from exc
-        except (httpcore2.NetworkError, httpcore2.ProtocolError) as exc:
-            raise httpx2.ReadError(str(exc) or type(exc).__name__) from exc
-        first = event.data
-        parts: list[Any] | None = None
-        state = self._connection._h11_state
-        while True:
-            try:
-                event = state.next_event()
-            except h11.RemoteProtocolError as exc:
-                error = httpx2.RemoteProtocolError(str(exc) or "protocol error")
-                error.__cause__ = exc
-                self._pending = error
-                break
-            if isinstance(event, h11.Data):
-                if parts is None:
-                    parts = [first]
-                parts.append(event.data)
-                continue
-            if isinstance(event, h11.EndOfMessage):
-                self._done = True
-            break  # NEED_DATA: this read is all used
-        return bytes(first) if parts is None else b"".join(parts)
-
-
-class _ReadyBody:
-    """A body that is already in memory, as the one chunk of an async iterator."""
-
-    __slots__ = ("_body",)
-
-    def __init__(self, body: bytes) -> None:
-        self._body: bytes | None = body
-
-    def __aiter__(self) -> _ReadyBody:
-        return self
-
-    async def __anext__(self) -> bytes:
-        await trio.lowlevel.checkpoint()
-        body, self._body = self._body, None
-        if body is None:
-            raise StopAsyncIteration
-        return body
 
 
 def _carries_content(events: list[StreamEvent]) -> bool:

@@ -468,3 +468,74 @@ async def test_bad_chunk_framing_after_good_chunks_in_one_read_keeps_them(path: 
     if path != "stream_with_usage" and path != "background":
         assert "".join(outcome.chunks) == "one two "
     assert after.text == "GOOD" and len(server.requests) == 2
+
+
+def trailers_then_reuse(pieces: list[bytes]) -> Any:
+    async def handler(stream: trio.SocketStream, request: bytes, index: int) -> bool:
+        """The stream in ``pieces`` (one write each, a pause between), trailers after
+        its last chunk; then, on the same connection, plain answers."""
+        if index > 0:
+            return await body_then_extra_bytes(stream, request, index)
+        await stream.send_all(SSE_HEAD)
+        for piece in pieces:
+            await trio.sleep(0.01)
+            await stream.send_all(piece)
+        return True
+
+    return handler
+
+
+BODY = chunk(openai_delta("one ")) + chunk(openai_delta("two ")) + chunk(OPENAI_FINISH)
+LAST = b"0\r\nx-checksum: abc\r\nx-other: 1\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [BODY + LAST],
+        [BODY[:7], BODY[7:40], BODY[40:], LAST[:1], LAST[1:3], LAST[3:20], LAST[20:]],
+        [bytes([b]) for b in BODY + LAST],
+    ],
+    ids=["one write", "cut anywhere", "a byte per write"],
+)
+@pytest.mark.parametrize("path", STREAM_PATHS)
+async def test_a_chunked_body_with_trailers_completes_and_its_connection_is_reused(
+    path: str, pieces: list[bytes], autojump_clock: Any
+) -> None:
+    async with (
+        open_raw_server(trailers_then_reuse(pieces)) as server,
+        SteerClient(
+            api_keys={"openai": "k"},
+            base_urls={"openai": server.base_url + "/v1"},
+            limits=pool_of_one(),
+        ) as client,
+    ):
+        with trio.fail_after(30):
+            outcome = await run_path(path, client)
+            after = await client.generate("x", model="gpt-4o")
+    assert outcome.error is None, repr(outcome.error)
+    assert outcome.response is not None and outcome.response.text == "one two "
+    assert not outcome.response.is_partial
+    assert after.text == "GOOD"
+    assert server.connections == 1 and len(server.requests) == 2
+
+
+async def cut_inside_a_chunk(stream: trio.SocketStream, request: bytes, index: int) -> bool:
+    good = chunk(openai_delta("one "))
+    await stream.send_all(SSE_HEAD + good + chunk(openai_delta("two "))[:-9])
+    return False  # closes the connection in the middle of the second chunk
+
+
+@pytest.mark.parametrize("path", STREAM_PATHS)
+async def test_a_body_cut_inside_a_chunk_is_interrupted_with_what_came_before(path: str) -> None:
+    async with (
+        open_raw_server(cut_inside_a_chunk) as server,
+        SteerClient(
+            api_keys={"openai": "k"}, base_urls={"openai": server.base_url + "/v1"}
+        ) as client,
+    ):
+        with trio.fail_after(10):
+            outcome = await run_path(path, client)
+    assert isinstance(outcome.error, StreamInterruptedError), repr(outcome.error)
+    assert outcome.error.partial is not None and outcome.error.partial.text == "one "
+    assert len(server.requests) == 1  # the answer had started: never sent again
