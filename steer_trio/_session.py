@@ -309,13 +309,19 @@ async def run_staged(session: Session) -> StreamingResponse[Any]:
                 nursery.start_soon(read_and_process)
                 ended = False
                 with out_receive:
-                    async for item in out_receive:
-                        if isinstance(item, _Failure):
-                            raise item.error
-                        if item is _END:
-                            ended = True
-                            break
-                        await session._guard(pipeline.handle(item, None))
+                    try:
+                        async for item in out_receive:
+                            if isinstance(item, _Failure):
+                                raise item.error
+                            if item is _END:
+                                ended = True
+                                break
+                            await session._guard(pipeline.handle(item, None))
+                    except trio.Cancelled:
+                        # Whichever of the two tasks sees the cancel first shuts the
+                        # socket: a cancel of many streams has twice the tasks to wake.
+                        exchange.abandon()
+                        raise
                 if not ended:
                     # A stage died without a word (Ctrl-C in a transformer): the nursery
                     # raises its reason; the stream is not complete.
