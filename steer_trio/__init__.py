@@ -56,12 +56,6 @@ from ._processing._pricing import (
     load_prices,
     register_price,
 )
-from ._processing._processor import (
-    EventFilter,
-    EventProcessor,
-    EventTransformer,
-    create_event_processor,
-)
 from ._public import publish
 from ._response import ChoiceResult, StreamingResponse, ToolCall, UsageDict
 from ._retry import RetryPolicy
@@ -88,11 +82,17 @@ if TYPE_CHECKING:
         JSONStreamError,
         JSONTruncatedError,
     )
+    from ._processing._processor import (
+        EventFilter,
+        EventProcessor,
+        EventTransformer,
+        create_event_processor,
+    )
 
 #: Loaded on first use, from the module that defines each: batch jobs are a package of
-#: their own (runner, worker pool, provider engines, job files), and the incremental
-#: JSON parser serves JSON mode and tool calls; a script that only streams text never
-#: loads either.
+#: their own (runner, worker pool, provider engines, job files), the incremental JSON
+#: parser serves JSON mode and tool calls, and event processors are built by the user;
+#: a script that only streams text loads none of them.
 _LAZY = {
     "BATCH_DISCOUNTS": "._batch._engines",
     "ProviderBatchJob": "._batch._engines",
@@ -109,6 +109,10 @@ _LAZY = {
     "JSONPathDone": "._jsonstream",
     "JSONStreamError": "._jsonstream",
     "JSONTruncatedError": "._jsonstream",
+    "EventFilter": "._processing._processor",
+    "EventProcessor": "._processing._processor",
+    "EventTransformer": "._processing._processor",
+    "create_event_processor": "._processing._processor",
 }
 
 #: The streaming guide's name for the client.

@@ -2,8 +2,8 @@
 in fresh interpreters (this process has long since loaded everything): never timed.
 
 Kept off import: what only some programs use (batch jobs, the incremental JSON parser,
-the wire formats other than Chat Completions, TOML price files, typo suggestions, the
-tokenizer, the fake provider, the command line). Kept off a client that talks only
+event processors, the wire formats other than Chat Completions, TOML price files, typo
+suggestions, the tokenizer, the fake provider, the command line). Kept off a client that talks only
 to ``http://`` servers: the TLS trust store.
 """
 
@@ -24,6 +24,7 @@ from steer_trio import SteerClient, _http_pool
 NOT_ON_IMPORT = {
     "steer_trio._batch": "client.batch(), steer_trio.Batch and the other batch names",
     "steer_trio._jsonstream": "JSON mode, tool calls, steer_trio.IncrementalJSONParser",
+    "steer_trio._processing._processor": "steer_trio.create_event_processor and its kin",
     "steer_trio._providers._anthropic": "the first request in Anthropic's format",
     "steer_trio._providers._gemini": "the first request in Gemini's format",
     "steer_trio._providers._responses": "the first request to OpenAI's Responses API",
