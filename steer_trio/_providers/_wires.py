@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import attrs
-
 from .._events import StreamEvent
 from ._base import ProviderRequest, RequestSpec, WireParser
 from ._openai import OpenAIChatParser, build_openai_request
@@ -24,21 +22,32 @@ from ._openai import OpenAIChatParser, build_openai_request
 __all__ = ["WIRES", "WireFormat"]
 
 
-@attrs.define(frozen=True, slots=True)
 class WireFormat:
-    """What the client needs from one wire format."""
+    """What the client needs from one wire format (a plain class, not attrs: one per
+    format, never compared, and cheaper to define at import)."""
 
-    #: The HTTP request for a validated spec and the key (None for keyless servers).
-    build_request: Callable[[RequestSpec, str | None], ProviderRequest]
-    #: A fresh sans-IO parser for one attempt: (provider name, model, spec).
-    make_parser: Callable[[str, str, RequestSpec], WireParser]
-    #: Feed a non-streaming body (``generate()``) to a parser as the deltas it would
-    #: have streamed: (parser, payload, out).
-    feed_body: Callable[[Any, dict[str, Any], list[StreamEvent]], None]
-    #: For a format whose answers live on after a dropped connection (a background
-    #: Responses API response): the request that reads the rest of the stream, given
-    #: the spec, the parser that saw the first part and the key; None if it cannot.
-    resume_request: Callable[[RequestSpec, Any, str | None], ProviderRequest | None] | None = None
+    __slots__ = ("build_request", "feed_body", "make_parser", "resume_request")
+
+    def __init__(
+        self,
+        build_request: Callable[[RequestSpec, str | None], ProviderRequest],
+        make_parser: Callable[[str, str, RequestSpec], WireParser],
+        feed_body: Callable[[Any, dict[str, Any], list[StreamEvent]], None],
+        resume_request: Callable[[RequestSpec, Any, str | None], ProviderRequest | None]
+        | None = None,
+    ) -> None:
+        #: The HTTP request for a validated spec and the key (None for keyless servers).
+        self.build_request = build_request
+        #: A fresh sans-IO parser for one attempt: (provider name, model, spec).
+        self.make_parser = make_parser
+        #: Feed a non-streaming body (``generate()``) to a parser as the deltas it
+        #: would have streamed: (parser, payload, out).
+        self.feed_body = feed_body
+        #: For a format whose answers live on after a dropped connection (a background
+        #: Responses API response): the request that reads the rest of the stream,
+        #: given the spec, the parser that saw the first part and the key; None if it
+        #: cannot.
+        self.resume_request = resume_request
 
 
 def _openai_parser(provider: str, model: str, spec: RequestSpec) -> WireParser:
