@@ -254,7 +254,7 @@ class SteerClient:
         if self._to_release:
             await self._release_abandoned()
         if self._http is None:
-            http = await make_http_client(self._limits)
+            http = await make_http_client(self._limits, base_urls=self._base_urls.values())
             if self._http is None and not self._closed:
                 self._http, self._owns_http = http, True
             else:

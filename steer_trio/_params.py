@@ -10,7 +10,6 @@ Provider-specific fields go through ``extra_body`` explicitly.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TypedDict
@@ -115,6 +114,8 @@ def check_keywords(given: Mapping[str, object], *, callbacks: bool, call: str) -
                 f"{call}() takes no {key}: nothing arrives in pieces; use stream_with_usage() "
                 "for callbacks"
             )
+        import difflib  # a mistake's suggestion only: kept off import
+
         known = sorted(allowed | set(_SIGNATURE_KEYS) | set(CALLBACK_KEYS))
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
         if close and close[0] not in allowed and close[0] in CALLBACK_KEYS:

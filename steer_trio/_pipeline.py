@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -37,10 +37,12 @@ from ._events import (
     StreamUsageEvent,
 )
 from ._processing import _accounting
-from ._processing._processor import _ProcessorRun
 from ._response import ResponseBuilder, StreamingResponse
 from ._toolcalls import ToolCallAssembler
 from ._usage import Usage
+
+if TYPE_CHECKING:  # an event processor's own module loads with the user's processor
+    from ._processing._processor import _ProcessorRun
 
 __all__ = ["CALLBACK_NAMES", "Callbacks", "Pipeline"]
 

@@ -9,10 +9,12 @@ the incremental JSON parser.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._events import StreamDelta, StreamToolCallEvent
-from ._jsonstream import IncrementalJSONParser, JSONStreamError, JSONTruncatedError
+
+if TYPE_CHECKING:  # loaded with the first tool call: a text-only stream never needs it
+    from ._jsonstream import IncrementalJSONParser
 
 __all__ = ["ToolCallAssembler"]
 
@@ -25,7 +27,9 @@ class _Call:
         self.choice_index = choice_index
         self.id: str | None = None
         self.name: str | None = None
-        self.parser = IncrementalJSONParser(allow_prose=False)
+        from ._jsonstream import IncrementalJSONParser
+
+        self.parser: IncrementalJSONParser = IncrementalJSONParser(allow_prose=False)
         self.failed: BaseException | None = None
         self.seen_args = False
 
@@ -52,6 +56,8 @@ class ToolCallAssembler:
         if piece:
             call.seen_args = True
             if call.failed is None:
+                from ._jsonstream import JSONStreamError
+
                 try:
                     call.parser.feed(piece)
                 except JSONStreamError as exc:
@@ -71,6 +77,8 @@ class ToolCallAssembler:
             arguments: Any = {}
             error = call.failed
             if call.seen_args and error is None:
+                from ._jsonstream import JSONStreamError, JSONTruncatedError
+
                 try:
                     arguments = call.parser.close()
                 except (JSONStreamError, JSONTruncatedError) as exc:

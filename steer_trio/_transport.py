@@ -57,6 +57,7 @@ from ._errors import (
     error_from_status,
 )
 from ._events import StreamDeltaEvent, StreamEvent
+from ._http_pool import DEFAULT_LIMITS, make_http_client
 from ._providers._base import ProviderRequest, WireParser
 from ._retry import RetryPolicy, parse_retry_after, should_retry_header
 from ._sse import SSEDecoder
@@ -71,10 +72,6 @@ __all__ = [
     "redact_url",
 ]
 
-#: Batch jobs run hundreds of concurrent streams; httpx2's defaults (100) would queue them.
-DEFAULT_LIMITS = httpx2.Limits(
-    max_connections=1000, max_keepalive_connections=200, keepalive_expiry=60.0
-)
 #: After the end marker, read at most this much of the rest of the body so the
 #: connection can go back to the pool; beyond it we close the connection instead.
 _DRAIN_MAX_BYTES = 64 * 1024
@@ -107,28 +104,6 @@ class InsecureTransportWarning(UserWarning):
 
 
 _warned_insecure_hosts: set[str] = set()
-
-
-def _build_http_client(limits: httpx2.Limits | None) -> httpx2.AsyncClient:
-    """Blocking: building the TLS context reads the trust store (tens of ms)."""
-    global _ssl_context
-    if _ssl_context is None:
-        _ssl_context = httpx2.create_ssl_context()
-    return httpx2.AsyncClient(limits=limits or DEFAULT_LIMITS, timeout=None, verify=_ssl_context)
-
-
-_ssl_context: Any = None
-
-
-async def make_http_client(limits: httpx2.Limits | None = None) -> httpx2.AsyncClient:
-    """A connection pool, built off the event loop the first time (the TLS context is
-    then cached for the process, so later pools are cheap)."""
-    if _ssl_context is not None:
-        await trio.lowlevel.checkpoint()
-        return _build_http_client(limits)
-    # A deadline may not wait for the trust store: the thread finishes on its own and
-    # its context is cached for the next pool.
-    return await trio.to_thread.run_sync(_build_http_client, limits, abandon_on_cancel=True)
 
 
 def redact_url(url: str) -> str:

@@ -72,10 +72,10 @@ def _warm_process_caches() -> None:
     thread looks like idle time, so the clock would jump past the SDK's time bounds (or
     a test's own) while it runs; warm caches keep time-based tests exact and independent
     of their order."""
+    from steer_trio._http_pool import warm_tls_blocking
     from steer_trio._processing import _accounting, _pricing, _tokens
-    from steer_trio._transport import _build_http_client
 
-    _build_http_client(None)
+    warm_tls_blocking()
     _tokens._cache["cl100k_base"] = _tokens._load_blocking("cl100k_base")
     _tokens._cache["o200k_base"] = _load_within("o200k_base", seconds=10)
     _accounting._set_price_table(_pricing.default_price_table())

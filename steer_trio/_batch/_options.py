@@ -4,7 +4,6 @@ probably meant, raised before anything runs."""
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable, Collection
 from typing import Literal, TypedDict
@@ -89,6 +88,8 @@ def check_option_keywords(
     for key in given:
         if key in allowed:
             continue
+        import difflib  # a mistake's suggestion only: kept off import
+
         names = sorted(set(allowed) | set(known))
         close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else "."

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -145,6 +144,8 @@ class PriceTable:
             raise ConfigurationError(f"cannot read price file {file}: {exc}") from exc
         try:
             if file.suffix.lower() == ".toml":
+                import tomllib  # only a TOML price file needs it: kept off import
+
                 data = tomllib.loads(raw.decode("utf-8"))
             else:
                 data = json.loads(raw)

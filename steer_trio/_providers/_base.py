@@ -39,15 +39,22 @@ class RequestSpec:
     extra: dict[str, Any] = attrs.field(factory=dict)
 
 
-@attrs.define(slots=True, kw_only=True)
 class ProviderRequest:
-    """An HTTP request ready for the transport: path relative to the base URL."""
+    """An HTTP request ready for the transport: path relative to the base URL.
 
-    path: str
-    headers: dict[str, str]
-    json: dict[str, Any]
-    #: "GET" for reads such as resuming a background response (send no body then).
-    method: str = "POST"
+    A plain class, not attrs: built per request, never compared, and cheaper to
+    define at import. No repr of its own: its headers carry the API key."""
+
+    __slots__ = ("headers", "json", "method", "path")
+
+    def __init__(
+        self, *, path: str, headers: dict[str, str], json: dict[str, Any], method: str = "POST"
+    ) -> None:
+        self.path = path
+        self.headers = headers
+        self.json = json
+        #: "GET" for reads such as resuming a background response (send no body then).
+        self.method = method
 
 
 class WireParser(Protocol):

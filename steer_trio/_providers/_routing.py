@@ -105,12 +105,19 @@ def is_responses_only(model: str) -> bool:
     return _RESPONSES_ONLY.search(model.lower()) is not None
 
 
-@attrs.define(frozen=True, slots=True)
 class ResolvedTarget:
-    provider: ProviderConfig
-    model: str
-    base_url: str
-    api_key: str | None
+    """Where one call goes. A plain class, not attrs: built per call, never compared,
+    and cheaper to define at import. No repr of its own: it holds the API key."""
+
+    __slots__ = ("api_key", "base_url", "model", "provider")
+
+    def __init__(
+        self, provider: ProviderConfig, model: str, base_url: str, api_key: str | None
+    ) -> None:
+        self.provider = provider
+        self.model = model
+        self.base_url = base_url
+        self.api_key = api_key
 
 
 def _provider_named(name: str) -> ProviderConfig:
