@@ -26,6 +26,7 @@ from urllib.request import getproxies
 import httpx2
 import trio
 
+from ._checkpoints import caller_checkpoints
 from ._processing import _accounting
 
 __all__ = ["DEFAULT_LIMITS", "make_http_client", "warm_tls_blocking"]
@@ -103,6 +104,7 @@ class _TLSOnFirstUse(httpx2.AsyncBaseTransport):
         self._pool: httpx2.AsyncHTTPTransport | None = None
         self._closed = False
 
+    @caller_checkpoints
     async def _open(self) -> httpx2.AsyncHTTPTransport:
         context = _tls_context
         if context is None:
@@ -122,3 +124,5 @@ class _TLSOnFirstUse(httpx2.AsyncBaseTransport):
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.aclose()
+        else:
+            await trio.lowlevel.checkpoint()
