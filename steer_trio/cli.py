@@ -331,6 +331,15 @@ def _run_models(args: argparse.Namespace) -> int:
             f"{name:<34} {price.input:>8g} {cached:>8} {write:>8} {price.output:>8g}  "
             f"{price.as_of:<8} {_api_of(name)}"
         )
+        tier = price.long_context
+        if tier is not None:
+            label = f"  prompt > {price.long_context_above:,}"
+            cached = "-" if tier.cached_input is None else f"{tier.cached_input:g}"
+            write = "-" if tier.cache_write is None else f"{tier.cache_write:g}"
+            print(
+                f"{label:<34} {tier.input:>8g} {cached:>8} {write:>8} {tier.output:>8g}  "
+                f"{tier.as_of:<8}"
+            )
     return EXIT_OK
 
 

@@ -237,8 +237,12 @@ def test_models_lists_prices() -> None:
     )
     lines = proc.stdout.splitlines()
     assert lines[0].split()[:2] == ["model", "input"]
-    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    rows = {line.split()[0]: line.split() for line in lines[1:] if not line.startswith(" ")}
     assert {"gpt-4o", "claude-sonnet-4-5", "grok-4"} <= set(rows)
+    # A long-context tier is the indented line under its model.
+    at = next(i for i, line in enumerate(lines) if line.startswith("gemini-2.5-pro "))
+    assert rows["gemini-2.5-pro"][1:4] == ["1.25", "0.125", "-"]
+    assert lines[at + 1].split() == ["prompt", ">", "200,000", "2.5", "0.25", "-", "15", "2026-07"]
 
 
 def test_reader_going_away_stops_the_stream_quietly() -> None:

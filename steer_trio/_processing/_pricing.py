@@ -1,7 +1,11 @@
 """Prices and cost math (sans-IO: plain data and arithmetic).
 
 The bundled table (``prices.json``) is USD per million tokens, dated, with its source
-per entry. Lookups never borrow another model's price: an exact name, an alias, or a
+per entry. A model billed at a higher rate for a long prompt (Gemini's Pro models above
+200,000 prompt tokens) carries that tier in ``long_context``: the whole request is
+priced at it when its prompt (cached tokens included) is above the threshold.
+
+Lookups never borrow another model's price: an exact name, an alias, or a
 dated suffix stripped from a known base (``gpt-4o-2099-01-01`` -> ``gpt-4o``); anything
 else has no price, and the cost is None with a reason.
 """
@@ -47,6 +51,29 @@ class ModelPrice:
     cache_write_1h: float | None = None
     source: str = ""
     as_of: str = ""
+    #: The prices of a request whose prompt is longer than ``long_context_above``
+    #: tokens (the whole request, output included, at this tier); None: one tier.
+    long_context: ModelPrice | None = None
+    long_context_above: int | None = attrs.field(default=None)
+
+    @long_context_above.validator
+    def _check_tier(self, _attribute: Any, value: int | None) -> None:
+        if (value is None) != (self.long_context is None):
+            raise ConfigurationError(
+                "a long-context tier needs both long_context (a ModelPrice) and "
+                "long_context_above (the prompt tokens it starts above)"
+            )
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 0
+        ):
+            raise ConfigurationError(f"long_context_above must be an int >= 0, got {value!r}")
+
+    def for_prompt(self, prompt_tokens: int) -> ModelPrice:
+        """The prices that apply to a request with ``prompt_tokens`` of prompt."""
+        above = self.long_context_above
+        if above is not None and prompt_tokens > above and self.long_context is not None:
+            return self.long_context
+        return self
 
 
 @attrs.define(frozen=True, slots=True)
@@ -77,7 +104,9 @@ class CostResult:
 
 
 def compute_cost(price: ModelPrice, usage: Usage) -> CostBreakdown:
-    """Cost of one normalised usage (prompt tokens include cache reads and writes)."""
+    """Cost of one normalised usage (prompt tokens include cache reads and writes), at
+    the tier its prompt length selects."""
+    price = price.for_prompt(usage.prompt_tokens)
     cache_read = usage.cache_read_tokens
     cache_write = usage.cache_write_tokens
     write_1h = min(usage.cache_write_1h_tokens, cache_write)
@@ -228,12 +257,33 @@ def _price_from(fields: Any, origin: str, model: str, default_as_of: str) -> Mod
                 f"{origin}: model {model!r} field {name!r} must be a number >= 0, got {value!r}"
             )
         values[name] = float(value)
-    unknown = set(fields) - set(_PRICE_FIELDS) - {"source", "as_of"}
+    unknown = set(fields) - set(_PRICE_FIELDS) - {"source", "as_of", "long_context"}
     if unknown:
         raise ConfigurationError(
             f"{origin}: model {model!r} has unknown field(s) {sorted(unknown)}; "
-            f"allowed: {', '.join(_PRICE_FIELDS)}, source, as_of"
+            f"allowed: {', '.join(_PRICE_FIELDS)}, source, as_of, long_context"
         )
+    tier: ModelPrice | None = None
+    above: int | None = None
+    if "long_context" in fields:
+        tier_fields = fields["long_context"]
+        if not isinstance(tier_fields, dict):
+            raise ConfigurationError(
+                f"{origin}: model {model!r} long_context must be a table of prices with "
+                "'above_prompt_tokens'"
+            )
+        above = tier_fields.get("above_prompt_tokens")
+        if not isinstance(above, int) or isinstance(above, bool) or above < 0:
+            raise ConfigurationError(
+                f"{origin}: model {model!r} long_context needs 'above_prompt_tokens', an "
+                f"integer >= 0, got {above!r}"
+            )
+        rest = {k: v for k, v in tier_fields.items() if k != "above_prompt_tokens"}
+        rest.setdefault("source", fields.get("source", ""))
+        rest.setdefault("as_of", fields.get("as_of", default_as_of))
+        if "long_context" in rest:
+            raise ConfigurationError(f"{origin}: model {model!r} long_context cannot nest")
+        tier = _price_from(rest, origin, f"{model} (long context)", default_as_of)
     return ModelPrice(
         input=values["input"] or 0.0,
         output=values["output"] or 0.0,
@@ -242,6 +292,8 @@ def _price_from(fields: Any, origin: str, model: str, default_as_of: str) -> Mod
         cache_write_1h=values["cache_write_1h"],
         source=str(fields.get("source", "")),
         as_of=str(fields.get("as_of", default_as_of)),
+        long_context=tier,
+        long_context_above=above,
     )
 
 
