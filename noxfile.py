@@ -75,6 +75,7 @@ def bench(session: nox.Session) -> None:
         "bench_floor.py",  # the floor per event; a bulk body path, prototyped
         "bench_breakdown.py",  # each stage's cost per event, without a network
         "bench_pipeline.py",  # token counting, the processor, backpressure
+        "bench_on_json.py",  # a 1 MB JSON answer in 8-byte deltas with on_json
     ):
         session.run("python", f"benchmarks/{script}", *session.posargs)
     session.run("python", "benchmarks/bench_jsonstream.py")

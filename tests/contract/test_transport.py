@@ -35,6 +35,7 @@ from ._support import (
     SSE_HEAD,
     STREAM_PATHS,
     TEXT,
+    RawServer,
     Recorder,
     chunk,
     make_client,
@@ -63,6 +64,15 @@ async def test_redirect_says_redirect_and_where(
     assert isinstance(error, StreamProtocolError), repr(error)
     assert "redirect" in str(error) and where in str(error) and str(status) in str(error)
     assert len(fake_provider.requests) == 1
+
+
+def raw_server_client(server: RawServer) -> SteerClient:
+    """A client of the raw server's OpenAI-shaped endpoints, on a pool of one."""
+    return SteerClient(
+        api_keys={"openai": "k"},
+        base_urls={"openai": server.base_url + "/v1"},
+        limits=pool_of_one(),
+    )
 
 
 def secrets_in(request_headers: dict[str, str]) -> set[str]:
@@ -394,11 +404,7 @@ async def body_then_extra_bytes(stream: trio.SocketStream, request: bytes, index
 async def test_bytes_after_a_body_never_answer_the_next_request(first: str) -> None:
     async with (
         open_raw_server(body_then_extra_bytes) as server,
-        SteerClient(
-            api_keys={"openai": "k"},
-            base_urls={"openai": server.base_url + "/v1"},
-            limits=pool_of_one(),
-        ) as client,
+        raw_server_client(server) as client,
     ):
         with trio.fail_after(10):
             one = await run_path(first, client)
@@ -423,11 +429,7 @@ async def chunked_then_extra(stream: trio.SocketStream, request: bytes, index: i
 async def test_bytes_after_a_chunked_stream_never_answer_the_next_request(first: str) -> None:
     async with (
         open_raw_server(chunked_then_extra) as server,
-        SteerClient(
-            api_keys={"openai": "k"},
-            base_urls={"openai": server.base_url + "/v1"},
-            limits=pool_of_one(),
-        ) as client,
+        raw_server_client(server) as client,
     ):
         with trio.fail_after(10):
             one = await run_path(first, client)
@@ -454,11 +456,7 @@ async def test_bad_chunk_framing_after_good_chunks_in_one_read_keeps_them(path: 
     among them comes after the chunks before it, never instead of them."""
     async with (
         open_raw_server(good_chunks_then_bad_framing) as server,
-        SteerClient(
-            api_keys={"openai": "k"},
-            base_urls={"openai": server.base_url + "/v1"},
-            limits=pool_of_one(),
-        ) as client,
+        raw_server_client(server) as client,
     ):
         with trio.fail_after(10):
             outcome = await run_path(path, client)
@@ -504,11 +502,7 @@ async def test_a_chunked_body_with_trailers_completes_and_its_connection_is_reus
 ) -> None:
     async with (
         open_raw_server(trailers_then_reuse(pieces)) as server,
-        SteerClient(
-            api_keys={"openai": "k"},
-            base_urls={"openai": server.base_url + "/v1"},
-            limits=pool_of_one(),
-        ) as client,
+        raw_server_client(server) as client,
     ):
         with trio.fail_after(30):
             outcome = await run_path(path, client)
@@ -530,9 +524,7 @@ async def cut_inside_a_chunk(stream: trio.SocketStream, request: bytes, index: i
 async def test_a_body_cut_inside_a_chunk_is_interrupted_with_what_came_before(path: str) -> None:
     async with (
         open_raw_server(cut_inside_a_chunk) as server,
-        SteerClient(
-            api_keys={"openai": "k"}, base_urls={"openai": server.base_url + "/v1"}
-        ) as client,
+        raw_server_client(server) as client,
     ):
         with trio.fail_after(10):
             outcome = await run_path(path, client)
