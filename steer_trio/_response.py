@@ -200,7 +200,12 @@ class ResponseBuilder:
 
     @property
     def text(self) -> str:
-        return "".join(self._parts)
+        parts = self._parts
+        if len(parts) > 1:
+            # Kept joined: asking again costs nothing, and the pieces are freed at once.
+            parts[:] = ["".join(parts)]
+            self._unfolded = 0
+        return parts[0] if parts else ""
 
     def build(self, response: StreamingResponse[Any]) -> StreamingResponse[Any]:
         """Fill the text, choices and tool calls of ``response`` from what was fed."""
