@@ -648,7 +648,7 @@ class IncrementalJSONParser:
         text costs at most eight times the string read."""
         buffer = self._str
         if self._str_in_raw >= 0:
-            buffer.tail.clear()
+            buffer.clear()
             return
         buffer.pack()
         if buffer.length() >= max(_LONG_STRING, self._fed >> 3):

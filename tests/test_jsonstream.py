@@ -695,3 +695,201 @@ def test_closing_without_a_value() -> None:
         with pytest.raises(JSONTruncatedError) as cut:
             parser.close()
         assert cut.value.partial == partial
+
+
+# -- memory: no second copy of the text, of a long string, of every key -----------------
+
+
+def fed_run(
+    parser: IncrementalJSONParser, pieces: list[str], kept: list[str] | None = None
+) -> list[Any]:
+    """What a caller sees piece by piece: done events and partials, then the end.
+    ``kept``: the caller's own copy of the text, appended to before each feed."""
+    seen: list[Any] = []
+    for piece in pieces:
+        if kept is not None:
+            kept.append(piece)
+        try:
+            seen.append([(d.path, json.dumps(d.value)) for d in parser.feed(piece)])
+        except JSONStreamError as exc:
+            return [*seen, ("error", str(exc), exc.position, exc.raw)]
+        seen.append(json.dumps(parser.partial))
+    try:
+        return [*seen, ("value", json.dumps(parser.close()), parser.raw)]
+    except (JSONStreamError, JSONTruncatedError) as exc:
+        return [*seen, ("end", type(exc).__name__, str(exc), exc.raw)]
+
+
+texts_with_strings = st.one_of(
+    json_values.map(json.dumps),
+    st.lists(st.text(), min_size=1, max_size=3).map(lambda v: json.dumps({"s": v})),
+    # Escapes cut anywhere, surrogate pairs and lone ones, and invalid text.
+    st.lists(
+        st.sampled_from(["ab", "\\n", "\\u00e9", "\\ud83d\\ude00", "\\ud800", "é", "\\"]),
+        max_size=30,
+    ).map(lambda parts: '["' + "".join(parts) + '", 1]'),
+    st.text(alphabet='{}[]",:\\ u0123e-tn', max_size=40),
+)
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(
+    text=texts_with_strings,
+    cuts=st.lists(st.integers(min_value=0, max_value=100_000), max_size=40),
+    external=st.booleans(),
+)
+def test_strings_read_back_from_the_text_match_strings_kept(text, cuts, external) -> None:
+    # Every string is "long" here (and pieces are packed at once): read back from the
+    # text, given by the caller or kept by the parser. All that is seen is the same.
+    pieces = split(text, cuts)
+    expected = fed_run(IncrementalJSONParser(), pieces)
+    kept: list[str] = []
+    source = (lambda: "".join(kept) + '"} more text, ignored') if external else None
+    parser = IncrementalJSONParser(raw_text=source)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_jsonstream, "_LONG_STRING", 1)
+        patch.setattr(_jsonstream, "_PACK", 1)
+        got = fed_run(parser, pieces, kept)
+    assert got == expected
+    if external:
+        assert parser._raw.length() == 0  # no copy of its own
+
+
+def test_a_long_string_is_read_back_from_the_text_not_kept() -> None:
+    long = _jsonstream._LONG_STRING
+    parser = IncrementalJSONParser()
+    parser.feed('{"s": "')
+    for _ in range(long // 50 + 300):
+        parser.feed("a" * 48 + "\\n")
+    assert parser._str_in_raw == 7  # where the string starts in the text
+    # What is kept of it: at most the pieces since the last pack, not the string.
+    assert parser._str.blocks == [] and len(parser._str.tail) <= _jsonstream._PACK
+    value = ("a" * 48 + "\n") * (long // 50 + 300)
+    assert parser.partial == {"s": value}
+    parser.feed("\\u00")  # an escape cut in the middle is not shown
+    assert parser.partial == {"s": value}
+    parser.feed("e9" + "b" * (len(value) // 4))  # an eighth more than shown: refreshed
+    assert parser.partial == {"s": value + "é" + "b" * (len(value) // 4)}
+    parser.feed('", "k": 1}')
+    assert parser._str_in_raw == -1
+    assert parser.close() == {"s": value + "é" + "b" * (len(value) // 4), "k": 1}
+
+
+def test_a_string_short_next_to_the_text_so_far_is_kept() -> None:
+    # Reading a string back costs the whole text: only one as long as an eighth of it
+    # is read back, so the cost stays linear however many long strings come.
+    long = _jsonstream._LONG_STRING
+    parser = IncrementalJSONParser()
+    parser.feed("[" + "1, " * (long * 3) + '"')
+    pieces = "x" * 100
+    for _ in range(long // 100 + 300):
+        parser.feed(pieces)
+    assert parser._str_in_raw == -1 and parser._str.blocks != []
+    for _ in range(long // 100 * 8):
+        parser.feed(pieces)
+    assert parser._str_in_raw == 2 + 3 * long * 3
+    parser.feed('"]')
+    assert parser.close()[-1] == "x" * (100 * (long // 100 * 9 + 300))
+
+
+def test_a_long_key_is_read_back_too() -> None:
+    parser = IncrementalJSONParser()
+    parser.feed('{"')
+    key = "k" * (_jsonstream._LONG_STRING + 30_000)
+    for start in range(0, len(key), 10):
+        parser.feed(key[start : start + 10])
+    assert parser._str_in_raw == 2
+    assert parser.partial == {}  # a key shows with its value
+    parser.feed('": 1}')
+    assert parser.close() == {key: 1}
+
+
+def test_raw_text_from_the_caller() -> None:
+    kept: list[str] = []
+    parser = IncrementalJSONParser(raw_text=lambda: "".join(kept) + " not fed yet")
+    for piece in ('{"a": [1, ', "2], ", '"b": tru', "x"):
+        kept.append(piece)
+        if piece != "x":
+            parser.feed(piece)
+    assert parser.raw == '{"a": [1, 2], "b": tru'
+    with pytest.raises(JSONStreamError) as info:
+        parser.feed("x")
+    assert (info.value.position, info.value.raw) == (22, '{"a": [1, 2], "b": trux')
+    assert parser._raw.length() == 0
+    exact = IncrementalJSONParser(raw_text=lambda: '{"a": ')
+    exact.feed('{"a": ')
+    with pytest.raises(JSONTruncatedError) as cut:
+        exact.close()
+    assert cut.value.raw == '{"a": '
+
+
+def test_keys_are_shared_between_objects() -> None:
+    text = '[{"name": 1, "id": 2}, {"name": 3, "id": 4}, {"na\\u006de": 5}]'
+    # One character at a time, and a key cut by the end of a piece (the third object,
+    # whole in its piece, is read in C: its key is its own then).
+    for pieces, shared in [(list(text), 3), ([text[:5], text[5:30], text[30:]], 2)]:
+        parser = IncrementalJSONParser()
+        for piece in pieces:
+            parser.feed(piece)
+        records = parser.close()
+        assert records == json.loads(text)
+        names = [next(iter(record)) for record in records]
+        assert all(name is names[0] for name in names[:shared])
+        assert list(records[0])[1] is list(records[1])[1]
+
+
+def test_past_the_memo_keys_are_still_shared_but_no_more_kept() -> None:
+    limit = _jsonstream._KEY_MEMO
+    parser = IncrementalJSONParser()
+    parser.feed("[{")
+    for i in range(limit + 10):
+        parser.feed(f'"k{i}": {i}, ')
+    parser.feed('"k0": 0}, {"k0": 1, ')
+    parser.feed(f'"k{limit + 5}": 2' + "}]")
+    assert len(parser._key_memo) == limit
+    first, second = parser.close()
+    assert len(first) == limit + 10
+    shared, fresh = list(second)
+    assert shared is next(iter(first))
+    assert fresh == f"k{limit + 5}" and fresh not in parser._key_memo
+
+
+def test_tokens_whole_in_a_piece_and_cut_agree() -> None:
+    text = '{"a" : -1.5e+3, "b":true,"c" :null, "d": [false, 0, -0.0, 12E2], "e": 7}'
+    expected = json.loads(text)
+    for cut in range(len(text) + 1):
+        for pieces in (
+            [text[:cut], text[cut:]],
+            [text[:cut], text[cut : cut + 3], text[cut + 3 :]],
+        ):
+            parser = IncrementalJSONParser()
+            done = []
+            for piece in pieces:
+                done += [(d.path, d.value) for d in parser.feed(piece)]
+            assert parser.close() == expected
+            assert done == [(d.path, d.value) for d in _all_done(text)]
+
+
+def _all_done(text: str) -> list[Any]:
+    parser = IncrementalJSONParser()
+    return [d for ch in text for d in parser.feed(ch)]
+
+
+def test_number_fast_path_keeps_the_checks() -> None:
+    for text, message in [
+        ('{"n": 0.' + "0" * 5000 + "}", "number too long (over 5000 characters) at character 6"),
+        ('{"n": 01}', "invalid number '01' at character 7"),
+        ('{"n": 1.}', "invalid number '1.' at character 8"),
+        ('{"n": -}', "invalid number '-' (Infinity is not JSON) at character 7"),
+        ('{"n": truex}', "invalid literal 'truex' at character 10"),
+        ('{"n": nulll}', "invalid literal 'nulll' at character 10"),
+        ('{"n" "x"}', "expected ':' after a key, found '\"' at character 5"),
+    ]:
+        with pytest.raises(JSONStreamError) as info:
+            IncrementalJSONParser().feed(text)
+        assert str(info.value) == message
+    parser = IncrementalJSONParser(allow_prose=False)
+    parser.feed("12")  # a bare number is final only at close(): more digits may come
+    assert parser.partial is None
+    parser.feed("3 ")
+    assert parser.partial == 123 and parser.done
