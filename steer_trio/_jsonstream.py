@@ -6,7 +6,8 @@ expressions), containers are built in place, and nothing is re-parsed, so the to
 cost is linear in the output. The parser is iterative (an explicit stack): deep
 nesting raises :class:`JSONNestingError` past ``max_depth``, never ``RecursionError``.
 The text received is kept as a few large blocks (never one ``str`` per piece), for
-``raw`` and the errors.
+``raw`` and the errors, or not at all when the caller keeps it (``raw_text=``). A long
+string is not kept twice: its value is read back from the text when it ends.
 
 What models actually write, and the policies:
 
@@ -248,10 +249,10 @@ class IncrementalJSONParser:
         # by the "," that must come before any later opening or closing is read.
         self._allow_close = False
         self._str = _Pieces()
-        self._str_start = 0  # where the string in progress starts in the text (after '"')
+        self._str_start = 0  # where the string in progress starts in the text
         # A long string is not kept: where it starts, to read it back from the text
-        # when it ends (-1: the string's pieces are kept).
-        self._str_in_raw = -1
+        # when it ends (None: the string's pieces are kept).
+        self._str_in_raw: int | None = None
         self._key_memo: dict[str, str] = {}
         self._is_key = False
         self._has_surrogate = False
@@ -287,7 +288,7 @@ class IncrementalJSONParser:
         in_string = self._mode in (_STRING, _ESCAPE, _UNICODE) and not self._is_key
         if in_string:
             start = self._str_in_raw
-            length = self._str.length() if start < 0 else self._fed - start
+            length = self._str.length() if start is None else self._fed - start
             shown = self._shown_len
             if shown < 0 or (
                 length != shown and (length <= _EXACT_STRING or length - shown >= shown >> 3)
@@ -647,7 +648,7 @@ class IncrementalJSONParser:
         while its pieces are joined. The eighth keeps this linear: each reading of the
         text costs at most eight times the string read."""
         buffer = self._str
-        if self._str_in_raw >= 0:
+        if self._str_in_raw is not None:
             buffer.clear()
             return
         buffer.pack()
@@ -657,10 +658,10 @@ class IncrementalJSONParser:
 
     def _end_string(self) -> None:
         buffer = self._str
-        if self._str_in_raw >= 0 or buffer.blocks:
+        if self._str_in_raw is not None or buffer.blocks:
             value = self._string_value(ended=True)
             buffer.clear()
-            self._str_in_raw = -1
+            self._str_in_raw = None
         else:  # the common case: a short string, its pieces joined once
             value = "".join(buffer.tail)
             buffer.clear()
@@ -682,19 +683,19 @@ class IncrementalJSONParser:
     def _string_value(self, *, ended: bool = False) -> str:
         """The string in progress (or just ``ended``), escapes decoded."""
         start = self._str_in_raw
-        if start < 0:
+        if start is None:
             value = self._str.value()
             return _join_surrogates(value) if self._has_surrogate else value
         text = self._raw_text()
         if ended:  # the text holds its closing quote
-            return str(scanstring(text, start, True)[0])
+            return str(scanstring(text, start)[0])
         # In progress: what was fed of it, less an escape not yet whole.
         end = self._fed
         if self._mode == _ESCAPE:
             end -= 1
         elif self._mode == _UNICODE:
             end -= 2 + len(self._hex)
-        return str(scanstring(text[start:end] + '"', 0, True)[0])
+        return str(scanstring(text[start:end] + '"', 0)[0])
 
     def _finish_number(self) -> None:
         text = self._scalar
@@ -753,8 +754,6 @@ def _done_events(
 ) -> list[JSONPathDone] | None:
     """The done events of a whole value, as character-level reading would give them
     (children first, in text order); None if a container lies deeper than max_depth."""
-    if not isinstance(value, dict | list):
-        return [JSONPathDone(path, value)]
     out: list[JSONPathDone] = []
     stack: list[tuple[Any, tuple[str | int, ...], bool]] = [(value, path, False)]
     while stack:

@@ -771,7 +771,7 @@ def test_a_long_string_is_read_back_from_the_text_not_kept() -> None:
     parser.feed("e9" + "b" * (len(value) // 4))  # an eighth more than shown: refreshed
     assert parser.partial == {"s": value + "é" + "b" * (len(value) // 4)}
     parser.feed('", "k": 1}')
-    assert parser._str_in_raw == -1
+    assert parser._str_in_raw is None
     assert parser.close() == {"s": value + "é" + "b" * (len(value) // 4), "k": 1}
 
 
@@ -784,7 +784,7 @@ def test_a_string_short_next_to_the_text_so_far_is_kept() -> None:
     pieces = "x" * 100
     for _ in range(long // 100 + 300):
         parser.feed(pieces)
-    assert parser._str_in_raw == -1 and parser._str.blocks != []
+    assert parser._str_in_raw is None and parser._str.blocks != []
     for _ in range(long // 100 * 8):
         parser.feed(pieces)
     assert parser._str_in_raw == 2 + 3 * long * 3
@@ -893,3 +893,133 @@ def test_number_fast_path_keeps_the_checks() -> None:
     assert parser.partial is None
     parser.feed("3 ")
     assert parser.partial == 123 and parser.done
+
+
+@pytest.fixture
+def slow_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Strings, numbers and literals read character by character (not at once)."""
+    calls: list[str] = []
+    start_string = IncrementalJSONParser._start_string
+    start_scalar = IncrementalJSONParser._start_scalar
+
+    def string_spy(self: IncrementalJSONParser, start: int, *, is_key: bool) -> None:
+        calls.append("key" if is_key else "string")
+        start_string(self, start, is_key=is_key)
+
+    def scalar_spy(self: IncrementalJSONParser, mode: int, pos: int) -> None:
+        calls.append("number" if mode == _jsonstream._NUMBER else "literal")
+        start_scalar(self, mode, pos)
+
+    monkeypatch.setattr(IncrementalJSONParser, "_start_string", string_spy)
+    monkeypatch.setattr(IncrementalJSONParser, "_start_scalar", scalar_spy)
+    return calls
+
+
+def test_whole_tokens_are_read_at_once(slow_reads: list[str]) -> None:
+    parser = IncrementalJSONParser()
+    parser.feed("[")
+    # Cut containers: the tokens inside, whole in their piece, are read at once.
+    parser.feed('{"k": 12, "t": true, "f": false, "n": null, "x": -1.5e3, "')
+    assert slow_reads == ["key"]
+    parser.feed('y": 0.' + "0" * (_jsonstream._MAX_NUMBER - 2) + ", " + " " * 6000 + '"z":1')
+    # A number as long as allowed, far into the piece, at once; one cut by the end of
+    # the piece (and a literal) character by character.
+    assert slow_reads == ["key", "number"]
+    parser.feed("2}, tru")
+    assert slow_reads == ["key", "number", "literal"]
+    parser.feed("e]")
+    assert parser.close() == [
+        {"k": 12, "t": True, "f": False, "n": None, "x": -1500.0, "y": 0.0, "z": 12},
+        True,
+    ]
+
+
+def test_whole_values_longer_than_a_number_are_scanned_whole(slow_reads: list[str]) -> None:
+    # Only a value holding a run of number characters past the limit is read character
+    # by character (it may be a number too long): here the second string.
+    long = "s" * (_jsonstream._MAX_NUMBER + 10)
+    run = "1" * (_jsonstream._MAX_NUMBER + 1)
+    parser = IncrementalJSONParser()
+    parser.feed("[" + " " * 6000)
+    parser.feed(f'"{long}", ["{long}"], "{run}", 1]')
+    assert slow_reads == ["string"]
+    assert parser.close() == [long, [long], run, 1]
+
+
+def test_a_number_as_long_as_allowed_cut_in_pieces() -> None:
+    digits = "0." + "5" * (_jsonstream._MAX_NUMBER - 2)
+    parser = IncrementalJSONParser()
+    parser.feed("[")
+    for start in range(0, len(digits), 7):
+        parser.feed(digits[start : start + 7])
+    parser.feed("]")
+    assert parser.close() == [float(digits)]
+
+
+def test_default_depth_limit_and_policy_messages() -> None:
+    assert IncrementalJSONParser().max_depth == 10_000
+    deep = IncrementalJSONParser()
+    deep.feed("[" * 10_000)
+    with pytest.raises(JSONNestingError, match="max_depth=10000 at character 10000"):
+        deep.feed("[")
+    with pytest.raises(ValueError, match="^multiple must be 'first' or 'error'$"):
+        IncrementalJSONParser(multiple="last")
+    assert IncrementalJSONParser().allow_prose is True
+    assert IncrementalJSONParser(allow_prose=False).allow_prose is False
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("]", "expected a JSON value, found ']' at character 0"),
+        ("[_]", "expected a JSON value, found '_' at character 1"),
+        ("[`]", "expected a JSON value, found '`' at character 1"),
+        ("[@]", "expected a JSON value, found '@' at character 1"),
+        ("[a]", "invalid literal 'a' at character 1"),
+        ("[z]", "invalid literal 'z' at character 1"),
+        ("[A]", "invalid literal 'A' at character 1"),
+        ("[Z]", "invalid literal 'Z' at character 1"),
+    ],
+)
+def test_what_can_start_a_value(text: str, message: str) -> None:
+    with pytest.raises(JSONStreamError) as info:
+        IncrementalJSONParser(allow_prose=False).feed(text)
+    assert str(info.value) == message
+
+
+def test_a_string_exactly_long_enough_is_read_back() -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_jsonstream, "_LONG_STRING", 4)
+        patch.setattr(_jsonstream, "_PACK", 1)
+        parser = IncrementalJSONParser()
+        parser.feed('["')
+        parser.feed("ab")
+        parser.feed("c")
+        assert parser._str_in_raw is None  # three characters: kept
+        short = IncrementalJSONParser()
+        short.feed('["')
+        short.feed("ab")
+        short.feed("cd")  # packed at the second piece: four characters
+        assert short._str_in_raw == 2
+        short.feed('e"]')
+        assert short.close() == ["abcde"]
+
+
+def test_an_ended_long_string_is_decoded_from_the_text_in_place() -> None:
+    import tracemalloc
+
+    value = "abcdefgh" * 200_000
+    text = json.dumps([value, 1])
+    parser = IncrementalJSONParser(raw_text=lambda: text)
+    for start in range(0, len(text) - 5, 1000):
+        parser.feed(text[start : min(start + 1000, len(text) - 5)])
+    assert parser._str_in_raw == 2
+    tracemalloc.start()
+    try:
+        parser.feed(text[-5:])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # The value itself, not a copy of the text it is read from as well.
+    assert len(value) <= peak < 1.5 * len(value)
+    assert parser.close() == [value, 1]
