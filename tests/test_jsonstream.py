@@ -1023,3 +1023,29 @@ def test_an_ended_long_string_is_decoded_from_the_text_in_place() -> None:
     # The value itself, not a copy of the text it is read from as well.
     assert len(value) <= peak < 1.5 * len(value)
     assert parser.close() == [value, 1]
+
+
+def test_a_bad_unicode_escape_read_character_by_character() -> None:
+    for pieces in (['["\\u12x"]'], ['["\\u1', '2x"]']):
+        parser = IncrementalJSONParser()
+        with pytest.raises(JSONStreamError) as info:
+            for piece in pieces:
+                parser.feed(piece)
+        assert str(info.value) == "invalid \\u escape: expected 4 hex digits at character 6"
+
+
+@pytest.mark.parametrize(
+    ("pieces", "message"),
+    [
+        (['{"a": "x', '\x01"}'], "control character '\\x01' inside a string at character 8"),
+        (["{", "1: 2}"], "expected a string key, found '1' at character 1"),
+        (['["a', '\\q"]'], "invalid escape '\\q' at character 4"),
+        (['{"a": 1}', " x"], "a second JSON value (or text) after the first at character 9"),
+    ],
+)
+def test_character_level_error_messages(pieces: list[str], message: str) -> None:
+    parser = IncrementalJSONParser(multiple="error")
+    with pytest.raises(JSONStreamError) as info:
+        for piece in pieces:
+            parser.feed(piece)
+    assert str(info.value) == message
