@@ -1,6 +1,6 @@
 """Incremental JSON parsing cost per KB, streamed in 4-character chunks.
 
-    python benchmarks/bench_jsonstream.py [--quick]
+    python benchmarks/bench_jsonstream.py [--quick] [--only classic,partial,large,memory,shapes]
 
 Prints microseconds per KB for documents of about 10 KB, 100 KB and 1 MB (the cost per
 KB should stay flat: linear parsing), and the naive alternative of re-parsing the whole
@@ -13,6 +13,10 @@ fragments (records, and one long string), fed alone and with ``partial`` read af
 every fragment; and the memory the parser keeps for a 10 MB answer fed in 8-character
 deltas, against the text's own size. ``--quick`` uses 5 MB instead of 50 MB;
 ``--no-classic`` skips the per-KB and naive figures.
+
+``shapes``: the parser alone on the two 10 MB answers of ``bench_memory.py``'s JSON
+section (many records, one long string) in 100-byte deltas: CPU seconds against
+``json.loads`` of the whole text, and the parser's peak traced memory against the text.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import random
 import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 from steer_trio import IncrementalJSONParser
 
@@ -198,13 +203,51 @@ def memory_kept(size: int) -> None:
         del value, parser
 
 
+def memory_bench_shapes(size: int) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _bench_server import json_document
+
+    print(f"{size // 1_000_000} MB answers of bench_memory.py in 100-byte deltas, the parser alone")
+    for shape in ("records", "string"):
+        text = json_document(size, shape)
+        pieces = fragments(text, 100)
+        cpu = []
+        for _ in range(3):
+            gc.collect()
+            start = time.process_time()
+            value = feed_all(pieces, partial=False)
+            cpu.append(time.process_time() - start)
+            del value
+        base = loads_once(text)
+        gc.collect()
+        tracemalloc.start()
+        value = feed_all(pieces, partial=False)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        del value
+        print(
+            f"  {shape:<8} parser {min(cpu):6.2f} s CPU (best of 3)   json.loads once "
+            f"{base:5.2f} s   peak traced {peak / len(text):4.2f}x the text"
+        )
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
-    if "--no-classic" not in sys.argv:
+    only = {"classic", "partial", "large", "memory", "shapes"}
+    if "--only" in sys.argv:
+        only = set(sys.argv[sys.argv.index("--only") + 1].split(","))
+    if "--no-classic" in sys.argv:
+        only.discard("classic")
+    if "classic" in only:
         old_main()
-    partial_every_delta()
-    fifty_megabytes(5_000_000 if quick else 50_000_000)
-    memory_kept(10_000_000)
+    if "partial" in only:
+        partial_every_delta()
+    if "large" in only:
+        fifty_megabytes(5_000_000 if quick else 50_000_000)
+    if "memory" in only:
+        memory_kept(10_000_000)
+    if "shapes" in only:
+        memory_bench_shapes(2_000_000 if quick else 10_000_000)
 
 
 def old_main() -> None:

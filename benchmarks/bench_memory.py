@@ -5,7 +5,11 @@
 * ``json``: a 10 MB answer through ``stream_with_usage()`` in JSON mode
   (``response_format={"type": "json_object"}``: incremental parsing) against the same
   bytes in text mode; peak RSS growth in fresh processes. Two shapes: many small
-  records (typical structured output) and one long string.
+  records (typical structured output) and one long string. JSON mode must hold the
+  parsed value beside the text: for records it is several times the text (dicts,
+  lists, numbers), so the target is against text mode plus ``json.loads`` of the
+  text kept alive; one string is about the text's size, and the target is against
+  text mode alone.
 * ``idle``: RSS per stream with 1,000 and 3,000 concurrent streams that received their
   first event and now wait on the network; a fresh process per path and count.
 * ``tool``: 50 MB of tool-call arguments in 4 KiB fragments, against receiving the same
@@ -109,12 +113,18 @@ def json_mode(base: str, size: int, reps: int) -> None:
                 growth[mode].append(got["growth_kb"] / 1024)
                 took[mode].append(got["seconds"])
         text, loads, js = (statistics.median(growth[m]) for m in modes)
+        against = "text + json.loads" if shape == "records" else "text mode"
         print(
             f"  {shape:<8} text mode {text:6.1f} MB ({statistics.median(took['text']):.1f} s)"
             f"   text + json.loads {loads:6.1f} MB"
             f"   JSON mode {js:6.1f} MB ({statistics.median(took['json']):.1f} s)   "
             f"{js / text:.2f}x text mode, {js / loads:.2f}x text + json.loads;"
-            f"  target <= {TARGET_JSON:.1f}x text mode"
+            f"  target <= {TARGET_JSON:.1f}x {against}"
+        )
+        runs = {m: " ".join(f"{g:.1f}" for g in growth[m]) for m in modes}
+        print(
+            f"           each run, MB: text {runs['text']}; text + json.loads"
+            f" {runs['loads']}; JSON {runs['json']}"
         )
     print()
 

@@ -6,7 +6,8 @@ expressions), containers are built in place, and nothing is re-parsed, so the to
 cost is linear in the output. The parser is iterative (an explicit stack): deep
 nesting raises :class:`JSONNestingError` past ``max_depth``, never ``RecursionError``.
 The text received is kept as a few large blocks (never one ``str`` per piece), for
-``raw`` and the errors.
+``raw`` and the errors, or not at all when the caller keeps it (``raw_text=``). A long
+string is not kept twice: its value is read back from the text when it ends.
 
 What models actually write, and the policies:
 
@@ -48,6 +49,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable
+from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any, Final
 
 import attrs
@@ -100,6 +102,11 @@ _NUM_PREFIX = re.compile(
     r"-?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]+(?:[eE][+-]?[0-9]*)?|\.|[eE][+-]?[0-9]*)?)?"
 )
 _LIT_RUN = re.compile(r"[a-zA-Z]+")
+# Fast paths for a whole token inside one piece: a plain key with its colon, a number
+# followed by something that cannot continue it, a literal.
+_WHOLE_KEY = re.compile(r'[ \t\n\r]*"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*')
+_WHOLE_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?(?![-+0-9.eE])")
+_WHOLE_LITERAL = re.compile(r"(?:true|false|null)(?![a-zA-Z])")
 _HEX = re.compile(r"[0-9a-fA-F]{1,4}")
 _START = re.compile(r"[{\[]")
 _LITERALS: Final = {"true": True, "false": False, "null": None}
@@ -116,6 +123,13 @@ _MAX_NUMBER = 5000
 _LONG_RUN = re.compile(f"[-+0-9.eE]{{{_MAX_NUMBER + 1}}}")
 #: Pieces are joined into a block every this many, blocks into one every this many.
 _PACK = 255
+#: A string in progress this long, and at least an eighth of the text so far, is read
+#: back from the text when it ends instead of being kept twice (see ``_pack_string``).
+_LONG_STRING = 1 << 16
+#: Object keys are shared between objects (as ``json.loads`` does) up to this many
+#: distinct keys: records repeat a few keys, and a key per record would cost a string
+#: each.
+_KEY_MEMO = 4096
 
 #: Containers and strings that arrive whole within one piece are parsed by the C
 #: decoder of the json module (at json.loads speed); those cut by the end of the piece,
@@ -200,10 +214,20 @@ class IncrementalJSONParser:
 
     ``partial`` is the value so far and ``feed`` returns the values that became final,
     each with its path. Policies (prose before the JSON, several values, truncation)
-    are described in the module's docstring."""
+    are described in the module's docstring.
+
+    ``raw_text``: for a caller that keeps the text it feeds anyway (a response builder),
+    a function returning that text (what was fed, optionally followed by more, which is
+    ignored): the parser then keeps no copy of its own, and reads a long string's value
+    back from it."""
 
     def __init__(
-        self, *, allow_prose: bool = True, multiple: str = "first", max_depth: int = 10_000
+        self,
+        *,
+        allow_prose: bool = True,
+        multiple: str = "first",
+        max_depth: int = 10_000,
+        raw_text: Callable[[], str] | None = None,
     ) -> None:
         if multiple not in ("first", "error"):
             raise ValueError("multiple must be 'first' or 'error'")
@@ -211,6 +235,9 @@ class IncrementalJSONParser:
         self.multiple = multiple
         self.max_depth = max_depth
         self._raw = _Pieces()
+        self._raw_text = raw_text if raw_text is not None else self._raw.value
+        self._keep_raw = raw_text is None
+        self._fed = 0  # characters fed, the current piece included
         self._offset = 0  # characters consumed before the current piece
         self._mode = _PROSE if allow_prose else _VALUE
         self._root: Any = _UNSET
@@ -222,6 +249,11 @@ class IncrementalJSONParser:
         # by the "," that must come before any later opening or closing is read.
         self._allow_close = False
         self._str = _Pieces()
+        self._str_start = 0  # where the string in progress starts in the text
+        # A long string is not kept: where it starts, to read it back from the text
+        # when it ends (None: the string's pieces are kept).
+        self._str_in_raw: int | None = None
+        self._key_memo: dict[str, str] = {}
         self._is_key = False
         self._has_surrogate = False
         self._hex = ""
@@ -240,7 +272,8 @@ class IncrementalJSONParser:
     @property
     def raw(self) -> str:
         """All the text fed so far."""
-        return self._raw.value()
+        text = self._raw_text()
+        return text if len(text) == self._fed else text[: self._fed]
 
     @property
     def done(self) -> bool:
@@ -254,7 +287,8 @@ class IncrementalJSONParser:
             return self._root
         in_string = self._mode in (_STRING, _ESCAPE, _UNICODE) and not self._is_key
         if in_string:
-            length = self._str.length()
+            start = self._str_in_raw
+            length = self._str.length() if start is None else self._fed - start
             shown = self._shown_len
             if shown < 0 or (
                 length != shown and (length <= _EXACT_STRING or length - shown >= shown >> 3)
@@ -273,10 +307,12 @@ class IncrementalJSONParser:
             raise self._error_raised
         if not text:
             return []
-        tail = self._raw.tail
-        tail.append(text)
-        if len(tail) > _PACK:
-            self._raw.pack()
+        self._fed += len(text)
+        if self._keep_raw:
+            tail = self._raw.tail
+            tail.append(text)
+            if len(tail) > _PACK:
+                self._raw.pack()
         self._done_events = []
         try:
             self._run(text)
@@ -332,7 +368,7 @@ class IncrementalJSONParser:
                     pieces = self._str.tail
                     pieces.append(match.group())
                     if len(pieces) > _PACK:
-                        self._str.pack()
+                        self._pack_string()
                     pos = match.end()
                     if pos >= end:
                         break
@@ -371,13 +407,21 @@ class IncrementalJSONParser:
                 pos = self._start_value(text, pos)
                 continue
             if mode == _KEY:
+                match = _WHOLE_KEY.match(text, pos)
+                if match:  # the common case: a plain key and its colon, read at once
+                    self._keys[-1] = self._shared_key(match.group(1))
+                    self._mode = _VALUE
+                    pos = match.end()
+                    if pos < end:
+                        pos = self._start_value(text, pos)
+                    continue
                 pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
                 if pos >= end:
                     break
                 ch = text[pos]
                 if ch == '"':
                     pos += 1
-                    self._start_string(is_key=True)
+                    self._start_string(self._offset + pos, is_key=True)
                 elif ch == "}" and self._allow_close:
                     pos += 1
                     self._close_container()
@@ -420,7 +464,7 @@ class IncrementalJSONParser:
                 elif ch in _ESCAPES:
                     self._str.tail.append(_ESCAPES[ch])
                     if len(self._str.tail) > _PACK:
-                        self._str.pack()
+                        self._pack_string()
                     self._mode = _STRING
                 else:
                     raise self._error(f"invalid escape '\\{ch}'", pos)
@@ -438,7 +482,7 @@ class IncrementalJSONParser:
                         self._has_surrogate = True
                     self._str.tail.append(chr(code))
                     if len(self._str.tail) > _PACK:
-                        self._str.pack()
+                        self._pack_string()
                     self._mode = _STRING
                 continue
             if mode == _PROSE:
@@ -482,12 +526,27 @@ class IncrementalJSONParser:
             self._close_container()
             return pos + 1
         if ch == '"':
-            self._start_string(is_key=False)
+            self._start_string(self._offset + pos + 1, is_key=False)
             return pos + 1
         if ch == "-" or "0" <= ch <= "9":
+            # A number whose end is in this piece is read at once; one cut by the end of
+            # the piece, or invalid, or too long, character by character.
+            match = _WHOLE_NUMBER.match(text, pos)
+            if match and match.end() < len(text) and match.end() - pos <= _MAX_NUMBER:
+                try:
+                    number = _number(match.group())
+                except ValueError:  # past Python's digit limit: said below
+                    pass
+                else:
+                    self._complete_scalar(number)
+                    return match.end()
             self._start_scalar(_NUMBER, pos)
             return pos
         if "a" <= ch <= "z" or "A" <= ch <= "Z":
+            match = _WHOLE_LITERAL.match(text, pos)
+            if match:
+                self._complete_scalar(_LITERALS[match.group()])
+                return match.end()
             self._start_scalar(_LITERAL, pos)
             return pos
         raise self._error(f"expected a JSON value, found {ch!r}", pos)
@@ -504,16 +563,20 @@ class IncrementalJSONParser:
         if end - pos > _MAX_NUMBER and _LONG_RUN.search(text, pos, end):
             return 0  # maybe a number past the limit: the character-level reading says
         path = self._child_path()
-        events = _done_events(value, path, self.max_depth)
-        if events is None:
-            return 0  # too deep: the character-level reading raises the error
+        if isinstance(value, str):
+            self._done_events.append(JSONPathDone(path, value))
+        else:
+            events = _done_events(value, path, self.max_depth)
+            if events is None:
+                return 0  # too deep: the character-level reading raises the error
+            self._done_events += events
         self._attach(value)
-        self._done_events += events
         self._after_value()
         return int(end)
 
-    def _start_string(self, *, is_key: bool) -> None:
+    def _start_string(self, start: int, *, is_key: bool) -> None:
         self._mode = _STRING
+        self._str_start = start
         self._is_key = is_key
         self._has_surrogate = False  # (the buffer was emptied when the last string ended)
         self._shown_len = -1
@@ -578,25 +641,61 @@ class IncrementalJSONParser:
         self._done_events.append(JSONPathDone(path, container))
         self._after_value()
 
+    def _pack_string(self) -> None:
+        """The string in progress has _PACK more pieces. A long one (past _LONG_STRING,
+        and an eighth of the text so far) stops being kept: it is read back from the text
+        when it ends. Kept, it would be a second copy of the text until then, and a third
+        while its pieces are joined. The eighth keeps this linear: each reading of the
+        text costs at most eight times the string read."""
+        buffer = self._str
+        if self._str_in_raw is not None:
+            buffer.clear()
+            return
+        buffer.pack()
+        if buffer.length() >= max(_LONG_STRING, self._fed >> 3):
+            buffer.clear()
+            self._str_in_raw = self._str_start
+
     def _end_string(self) -> None:
         buffer = self._str
-        if buffer.blocks:
-            value = self._string_value()
+        if self._str_in_raw is not None or buffer.blocks:
+            value = self._string_value(ended=True)
             buffer.clear()
+            self._str_in_raw = None
         else:  # the common case: a short string, its pieces joined once
             value = "".join(buffer.tail)
             buffer.clear()
             if self._has_surrogate:
                 value = _join_surrogates(value)
         if self._is_key:
-            self._keys[-1] = value
+            self._keys[-1] = self._shared_key(value)
             self._mode = _COLON
             return
         self._complete_scalar(value)
 
-    def _string_value(self) -> str:
-        value = self._str.value()
-        return _join_surrogates(value) if self._has_surrogate else value
+    def _shared_key(self, key: str) -> str:
+        """The same string for the same key in every object (as ``json.loads``)."""
+        memo = self._key_memo
+        if len(memo) < _KEY_MEMO:
+            return memo.setdefault(key, key)
+        return memo.get(key, key)
+
+    def _string_value(self, *, ended: bool = False) -> str:
+        """The string in progress (or just ``ended``), escapes decoded."""
+        start = self._str_in_raw
+        if start is None:
+            value = self._str.value()
+            return _join_surrogates(value) if self._has_surrogate else value
+        text = self._raw_text()
+        if ended:  # the text holds its closing quote
+            return str(scanstring(text, start)[0])
+        # In progress: what was fed of it, less an escape not yet whole.
+        end = self._fed
+        if self._mode == _ESCAPE:
+            end -= 1
+        elif self._mode == _UNICODE:
+            end -= 2 + len(self._hex)
+        return str(scanstring(text[start:end] + '"', 0)[0])
 
     def _finish_number(self) -> None:
         text = self._scalar
@@ -655,8 +754,6 @@ def _done_events(
 ) -> list[JSONPathDone] | None:
     """The done events of a whole value, as character-level reading would give them
     (children first, in text order); None if a container lies deeper than max_depth."""
-    if not isinstance(value, dict | list):
-        return [JSONPathDone(path, value)]
     out: list[JSONPathDone] = []
     stack: list[tuple[Any, tuple[str | int, ...], bool]] = [(value, path, False)]
     while stack:

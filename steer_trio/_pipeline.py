@@ -140,7 +140,9 @@ class Pipeline:
         if options.enable_json_stream_handler or response_model is not None:
             from ._jsonstream import IncrementalJSONParser
 
-            self.json_parser = IncrementalJSONParser()
+            builder = self.builder
+            # The builder keeps the text: the parser reads it from there, not a copy.
+            self.json_parser = IncrementalJSONParser(raw_text=lambda: builder.text)
         self._json_error: BaseException | None = None
         self.finished = False
         #: The response as it ended (complete or partial), once it has ended.

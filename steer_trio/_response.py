@@ -171,12 +171,13 @@ class StreamingResponse(Generic[T]):
 class ResponseBuilder:
     """Accumulates delta events; ``build()`` snapshots a response at any time."""
 
-    __slots__ = ("_choices", "_parts", "_unfolded", "chunk_count")
+    __slots__ = ("_choices", "_folded", "_parts", "_unfolded", "chunk_count")
 
     def __init__(self) -> None:
         # Choice 0 text pieces are kept in a list and joined once, at build time.
         self._parts: list[str] = []
         self._unfolded = 0
+        self._folded = 0
         self._choices: dict[int, _ChoiceState] = {}
         self.chunk_count = 0
 
@@ -192,6 +193,12 @@ class ResponseBuilder:
                 # Fold the last 64 pieces into one string: a long stream keeps about one
                 # byte per character instead of a str object per delta, still linear.
                 parts[-64:] = ["".join(parts[-64:])]
+                self._folded += 1
+                if self._folded == 64:
+                    # And 64 of those into one: large blocks, which the allocator
+                    # returns to the system once the text is joined and they are freed.
+                    self._folded = 0
+                    parts[-64:] = ["".join(parts[-64:])]
             return
         state = self._choices.get(delta.choice_index)
         if state is None:
@@ -200,7 +207,12 @@ class ResponseBuilder:
 
     @property
     def text(self) -> str:
-        return "".join(self._parts)
+        parts = self._parts
+        if len(parts) > 1:
+            # Kept joined: asking again costs nothing, and the pieces are freed at once.
+            parts[:] = ["".join(parts)]
+            self._unfolded = self._folded = 0
+        return parts[0] if parts else ""
 
     def build(self, response: StreamingResponse[Any]) -> StreamingResponse[Any]:
         """Fill the text, choices and tool calls of ``response`` from what was fed."""

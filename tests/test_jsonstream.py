@@ -695,3 +695,357 @@ def test_closing_without_a_value() -> None:
         with pytest.raises(JSONTruncatedError) as cut:
             parser.close()
         assert cut.value.partial == partial
+
+
+# -- memory: no second copy of the text, of a long string, of every key -----------------
+
+
+def fed_run(
+    parser: IncrementalJSONParser, pieces: list[str], kept: list[str] | None = None
+) -> list[Any]:
+    """What a caller sees piece by piece: done events and partials, then the end.
+    ``kept``: the caller's own copy of the text, appended to before each feed."""
+    seen: list[Any] = []
+    for piece in pieces:
+        if kept is not None:
+            kept.append(piece)
+        try:
+            seen.append([(d.path, json.dumps(d.value)) for d in parser.feed(piece)])
+        except JSONStreamError as exc:
+            return [*seen, ("error", str(exc), exc.position, exc.raw)]
+        seen.append(json.dumps(parser.partial))
+    try:
+        return [*seen, ("value", json.dumps(parser.close()), parser.raw)]
+    except (JSONStreamError, JSONTruncatedError) as exc:
+        return [*seen, ("end", type(exc).__name__, str(exc), exc.raw)]
+
+
+texts_with_strings = st.one_of(
+    json_values.map(json.dumps),
+    st.lists(st.text(), min_size=1, max_size=3).map(lambda v: json.dumps({"s": v})),
+    # Escapes cut anywhere, surrogate pairs and lone ones, and invalid text.
+    st.lists(
+        st.sampled_from(["ab", "\\n", "\\u00e9", "\\ud83d\\ude00", "\\ud800", "é", "\\"]),
+        max_size=30,
+    ).map(lambda parts: '["' + "".join(parts) + '", 1]'),
+    st.text(alphabet='{}[]",:\\ u0123e-tn', max_size=40),
+)
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(
+    text=texts_with_strings,
+    cuts=st.lists(st.integers(min_value=0, max_value=100_000), max_size=40),
+    external=st.booleans(),
+)
+def test_strings_read_back_from_the_text_match_strings_kept(text, cuts, external) -> None:
+    # Every string is "long" here (and pieces are packed at once): read back from the
+    # text, given by the caller or kept by the parser. All that is seen is the same.
+    pieces = split(text, cuts)
+    expected = fed_run(IncrementalJSONParser(), pieces)
+    kept: list[str] = []
+    source = (lambda: "".join(kept) + '"} more text, ignored') if external else None
+    parser = IncrementalJSONParser(raw_text=source)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_jsonstream, "_LONG_STRING", 1)
+        patch.setattr(_jsonstream, "_PACK", 1)
+        got = fed_run(parser, pieces, kept)
+    assert got == expected
+    if external:
+        assert parser._raw.length() == 0  # no copy of its own
+
+
+def test_a_long_string_is_read_back_from_the_text_not_kept() -> None:
+    long = _jsonstream._LONG_STRING
+    parser = IncrementalJSONParser()
+    parser.feed('{"s": "')
+    for _ in range(long // 50 + 300):
+        parser.feed("a" * 48 + "\\n")
+    assert parser._str_in_raw == 7  # where the string starts in the text
+    # What is kept of it: at most the pieces since the last pack, not the string.
+    assert parser._str.blocks == [] and len(parser._str.tail) <= _jsonstream._PACK
+    value = ("a" * 48 + "\n") * (long // 50 + 300)
+    assert parser.partial == {"s": value}
+    parser.feed("\\u00")  # an escape cut in the middle is not shown
+    assert parser.partial == {"s": value}
+    parser.feed("e9" + "b" * (len(value) // 4))  # an eighth more than shown: refreshed
+    assert parser.partial == {"s": value + "é" + "b" * (len(value) // 4)}
+    parser.feed('", "k": 1}')
+    assert parser._str_in_raw is None
+    assert parser.close() == {"s": value + "é" + "b" * (len(value) // 4), "k": 1}
+
+
+def test_a_string_short_next_to_the_text_so_far_is_kept() -> None:
+    # Reading a string back costs the whole text: only one as long as an eighth of it
+    # is read back, so the cost stays linear however many long strings come.
+    long = _jsonstream._LONG_STRING
+    parser = IncrementalJSONParser()
+    parser.feed("[" + "1, " * (long * 3) + '"')
+    pieces = "x" * 100
+    for _ in range(long // 100 + 300):
+        parser.feed(pieces)
+    assert parser._str_in_raw is None and parser._str.blocks != []
+    for _ in range(long // 100 * 8):
+        parser.feed(pieces)
+    assert parser._str_in_raw == 2 + 3 * long * 3
+    parser.feed('"]')
+    assert parser.close()[-1] == "x" * (100 * (long // 100 * 9 + 300))
+
+
+def test_a_long_key_is_read_back_too() -> None:
+    parser = IncrementalJSONParser()
+    parser.feed('{"')
+    key = "k" * (_jsonstream._LONG_STRING + 30_000)
+    for start in range(0, len(key), 10):
+        parser.feed(key[start : start + 10])
+    assert parser._str_in_raw == 2
+    assert parser.partial == {}  # a key shows with its value
+    parser.feed('": 1}')
+    assert parser.close() == {key: 1}
+
+
+def test_raw_text_from_the_caller() -> None:
+    kept: list[str] = []
+    parser = IncrementalJSONParser(raw_text=lambda: "".join(kept) + " not fed yet")
+    for piece in ('{"a": [1, ', "2], ", '"b": tru', "x"):
+        kept.append(piece)
+        if piece != "x":
+            parser.feed(piece)
+    assert parser.raw == '{"a": [1, 2], "b": tru'
+    with pytest.raises(JSONStreamError) as info:
+        parser.feed("x")
+    assert (info.value.position, info.value.raw) == (22, '{"a": [1, 2], "b": trux')
+    assert parser._raw.length() == 0
+    exact = IncrementalJSONParser(raw_text=lambda: '{"a": ')
+    exact.feed('{"a": ')
+    with pytest.raises(JSONTruncatedError) as cut:
+        exact.close()
+    assert cut.value.raw == '{"a": '
+
+
+def test_keys_are_shared_between_objects() -> None:
+    text = '[{"name": 1, "id": 2}, {"name": 3, "id": 4}, {"na\\u006de": 5}]'
+    # One character at a time, and a key cut by the end of a piece (the third object,
+    # whole in its piece, is read in C: its key is its own then).
+    for pieces, shared in [(list(text), 3), ([text[:5], text[5:30], text[30:]], 2)]:
+        parser = IncrementalJSONParser()
+        for piece in pieces:
+            parser.feed(piece)
+        records = parser.close()
+        assert records == json.loads(text)
+        names = [next(iter(record)) for record in records]
+        assert all(name is names[0] for name in names[:shared])
+        assert list(records[0])[1] is list(records[1])[1]
+
+
+def test_past_the_memo_keys_are_still_shared_but_no_more_kept() -> None:
+    limit = _jsonstream._KEY_MEMO
+    parser = IncrementalJSONParser()
+    parser.feed("[{")
+    for i in range(limit + 10):
+        parser.feed(f'"k{i}": {i}, ')
+    parser.feed('"k0": 0}, {"k0": 1, ')
+    parser.feed(f'"k{limit + 5}": 2' + "}]")
+    assert len(parser._key_memo) == limit
+    first, second = parser.close()
+    assert len(first) == limit + 10
+    shared, fresh = list(second)
+    assert shared is next(iter(first))
+    assert fresh == f"k{limit + 5}" and fresh not in parser._key_memo
+
+
+def test_tokens_whole_in_a_piece_and_cut_agree() -> None:
+    text = '{"a" : -1.5e+3, "b":true,"c" :null, "d": [false, 0, -0.0, 12E2], "e": 7}'
+    expected = json.loads(text)
+    for cut in range(len(text) + 1):
+        for pieces in (
+            [text[:cut], text[cut:]],
+            [text[:cut], text[cut : cut + 3], text[cut + 3 :]],
+        ):
+            parser = IncrementalJSONParser()
+            done = []
+            for piece in pieces:
+                done += [(d.path, d.value) for d in parser.feed(piece)]
+            assert parser.close() == expected
+            assert done == [(d.path, d.value) for d in _all_done(text)]
+
+
+def _all_done(text: str) -> list[Any]:
+    parser = IncrementalJSONParser()
+    return [d for ch in text for d in parser.feed(ch)]
+
+
+def test_number_fast_path_keeps_the_checks() -> None:
+    for text, message in [
+        ('{"n": 0.' + "0" * 5000 + "}", "number too long (over 5000 characters) at character 6"),
+        ('{"n": 01}', "invalid number '01' at character 7"),
+        ('{"n": 1.}', "invalid number '1.' at character 8"),
+        ('{"n": -}', "invalid number '-' (Infinity is not JSON) at character 7"),
+        ('{"n": truex}', "invalid literal 'truex' at character 10"),
+        ('{"n": nulll}', "invalid literal 'nulll' at character 10"),
+        ('{"n" "x"}', "expected ':' after a key, found '\"' at character 5"),
+    ]:
+        with pytest.raises(JSONStreamError) as info:
+            IncrementalJSONParser().feed(text)
+        assert str(info.value) == message
+    parser = IncrementalJSONParser(allow_prose=False)
+    parser.feed("12")  # a bare number is final only at close(): more digits may come
+    assert parser.partial is None
+    parser.feed("3 ")
+    assert parser.partial == 123 and parser.done
+
+
+@pytest.fixture
+def slow_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Strings, numbers and literals read character by character (not at once)."""
+    calls: list[str] = []
+    start_string = IncrementalJSONParser._start_string
+    start_scalar = IncrementalJSONParser._start_scalar
+
+    def string_spy(self: IncrementalJSONParser, start: int, *, is_key: bool) -> None:
+        calls.append("key" if is_key else "string")
+        start_string(self, start, is_key=is_key)
+
+    def scalar_spy(self: IncrementalJSONParser, mode: int, pos: int) -> None:
+        calls.append("number" if mode == _jsonstream._NUMBER else "literal")
+        start_scalar(self, mode, pos)
+
+    monkeypatch.setattr(IncrementalJSONParser, "_start_string", string_spy)
+    monkeypatch.setattr(IncrementalJSONParser, "_start_scalar", scalar_spy)
+    return calls
+
+
+def test_whole_tokens_are_read_at_once(slow_reads: list[str]) -> None:
+    parser = IncrementalJSONParser()
+    parser.feed("[")
+    # Cut containers: the tokens inside, whole in their piece, are read at once.
+    parser.feed('{"k": 12, "t": true, "f": false, "n": null, "x": -1.5e3, "')
+    assert slow_reads == ["key"]
+    parser.feed('y": 0.' + "0" * (_jsonstream._MAX_NUMBER - 2) + ", " + " " * 6000 + '"z":1')
+    # A number as long as allowed, far into the piece, at once; one cut by the end of
+    # the piece (and a literal) character by character.
+    assert slow_reads == ["key", "number"]
+    parser.feed("2}, tru")
+    assert slow_reads == ["key", "number", "literal"]
+    parser.feed("e]")
+    assert parser.close() == [
+        {"k": 12, "t": True, "f": False, "n": None, "x": -1500.0, "y": 0.0, "z": 12},
+        True,
+    ]
+
+
+def test_whole_values_longer_than_a_number_are_scanned_whole(slow_reads: list[str]) -> None:
+    # Only a value holding a run of number characters past the limit is read character
+    # by character (it may be a number too long): here the second string.
+    long = "s" * (_jsonstream._MAX_NUMBER + 10)
+    run = "1" * (_jsonstream._MAX_NUMBER + 1)
+    parser = IncrementalJSONParser()
+    parser.feed("[" + " " * 6000)
+    parser.feed(f'"{long}", ["{long}"], "{run}", 1]')
+    assert slow_reads == ["string"]
+    assert parser.close() == [long, [long], run, 1]
+
+
+def test_a_number_as_long_as_allowed_cut_in_pieces() -> None:
+    digits = "0." + "5" * (_jsonstream._MAX_NUMBER - 2)
+    parser = IncrementalJSONParser()
+    parser.feed("[")
+    for start in range(0, len(digits), 7):
+        parser.feed(digits[start : start + 7])
+    parser.feed("]")
+    assert parser.close() == [float(digits)]
+
+
+def test_default_depth_limit_and_policy_messages() -> None:
+    assert IncrementalJSONParser().max_depth == 10_000
+    deep = IncrementalJSONParser()
+    deep.feed("[" * 10_000)
+    with pytest.raises(JSONNestingError, match="max_depth=10000 at character 10000"):
+        deep.feed("[")
+    with pytest.raises(ValueError, match="^multiple must be 'first' or 'error'$"):
+        IncrementalJSONParser(multiple="last")
+    assert IncrementalJSONParser().allow_prose is True
+    assert IncrementalJSONParser(allow_prose=False).allow_prose is False
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("]", "expected a JSON value, found ']' at character 0"),
+        ("[_]", "expected a JSON value, found '_' at character 1"),
+        ("[`]", "expected a JSON value, found '`' at character 1"),
+        ("[@]", "expected a JSON value, found '@' at character 1"),
+        ("[a]", "invalid literal 'a' at character 1"),
+        ("[z]", "invalid literal 'z' at character 1"),
+        ("[A]", "invalid literal 'A' at character 1"),
+        ("[Z]", "invalid literal 'Z' at character 1"),
+    ],
+)
+def test_what_can_start_a_value(text: str, message: str) -> None:
+    with pytest.raises(JSONStreamError) as info:
+        IncrementalJSONParser(allow_prose=False).feed(text)
+    assert str(info.value) == message
+
+
+def test_a_string_exactly_long_enough_is_read_back() -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_jsonstream, "_LONG_STRING", 4)
+        patch.setattr(_jsonstream, "_PACK", 1)
+        parser = IncrementalJSONParser()
+        parser.feed('["')
+        parser.feed("ab")
+        parser.feed("c")
+        assert parser._str_in_raw is None  # three characters: kept
+        short = IncrementalJSONParser()
+        short.feed('["')
+        short.feed("ab")
+        short.feed("cd")  # packed at the second piece: four characters
+        assert short._str_in_raw == 2
+        short.feed('e"]')
+        assert short.close() == ["abcde"]
+
+
+def test_an_ended_long_string_is_decoded_from_the_text_in_place() -> None:
+    import tracemalloc
+
+    value = "abcdefgh" * 200_000
+    text = json.dumps([value, 1])
+    parser = IncrementalJSONParser(raw_text=lambda: text)
+    for start in range(0, len(text) - 5, 1000):
+        parser.feed(text[start : min(start + 1000, len(text) - 5)])
+    assert parser._str_in_raw == 2
+    tracemalloc.start()
+    try:
+        parser.feed(text[-5:])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # The value itself, not a copy of the text it is read from as well.
+    assert len(value) <= peak < 1.5 * len(value)
+    assert parser.close() == [value, 1]
+
+
+def test_a_bad_unicode_escape_read_character_by_character() -> None:
+    for pieces in (['["\\u12x"]'], ['["\\u1', '2x"]']):
+        parser = IncrementalJSONParser()
+        with pytest.raises(JSONStreamError) as info:
+            for piece in pieces:
+                parser.feed(piece)
+        assert str(info.value) == "invalid \\u escape: expected 4 hex digits at character 6"
+
+
+@pytest.mark.parametrize(
+    ("pieces", "message"),
+    [
+        (['{"a": "x', '\x01"}'], "control character '\\x01' inside a string at character 8"),
+        (["{", "1: 2}"], "expected a string key, found '1' at character 1"),
+        (['["a', '\\q"]'], "invalid escape '\\q' at character 4"),
+        (['{"a": 1}', " x"], "a second JSON value (or text) after the first at character 9"),
+    ],
+)
+def test_character_level_error_messages(pieces: list[str], message: str) -> None:
+    parser = IncrementalJSONParser(multiple="error")
+    with pytest.raises(JSONStreamError) as info:
+        for piece in pieces:
+            parser.feed(piece)
+    assert str(info.value) == message
