@@ -12,10 +12,17 @@ from typing import Any
 import pytest
 from test_gemini_parser import gather
 
-from steer_trio._errors import BadRequestError, ConfigurationError, ProviderError, ServerError
+from steer_trio._errors import (
+    BadRequestError,
+    ConfigurationError,
+    ProviderError,
+    ServerError,
+    StreamProtocolError,
+)
 from steer_trio._events import StreamDeltaEvent, StreamEvent
 from steer_trio._providers._base import RequestSpec
 from steer_trio._providers._gemini import GeminiParser, build_gemini_request, client_function_names
+from steer_trio._sse import ServerSentEvent
 
 
 def spec(**fields: Any) -> RequestSpec:
@@ -468,3 +475,162 @@ def test_a_blocked_prompt_says_why_and_what_to_do() -> None:
     assert info.value.message == (
         "the prompt was blocked: SAFETY; rephrase the prompt or adjust safetySettings"
     )
+
+
+# -- the stream, part by part -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        ("$['a b'][12]", '{"a b":[1]}'),
+        ('$["é"].c.d', '{"é":{"c":{"d":1}}}'),
+        ("plain", '{"plain":1}'),  # not a JSON path: one key
+        ("$[unclosed", '{"unclosed":1}'),
+    ],
+)
+def test_streamed_argument_paths(path: str, text: str) -> None:
+    assert arguments_of(streamed({"jsonPath": path, "numberValue": 1}, more=False)) == text
+
+
+def test_streamed_paths_that_name_nothing_write_nothing() -> None:
+    assert (
+        arguments_of(
+            streamed({"jsonPath": "", "numberValue": 1}, {"jsonPath": 3, "numberValue": 2}),
+            streamed({"jsonPath": "$.s", "stringValue": 'é "q" \\'}, more=False),
+        )
+        == '{"s":"é \\"q\\" \\\\"}'
+    )
+
+
+def test_partial_arguments_in_a_single_part() -> None:
+    call = {"name": "f", "id": "c1", "partialArgs": [{"jsonPath": "$.a", "numberValue": 1}]}
+    _, deltas = feed(parts({"functionCall": call}), parts({"text": "after"}))
+    assert [d.delta.value for d in deltas] == ["", '{"a":1', "}", "after"]
+    assert deltas[0].delta.tool_call_id == "c1"
+
+
+def test_a_new_call_or_a_finish_reason_ends_the_streamed_one() -> None:
+    open_call = {"name": "f", "willContinue": True, "partialArgs": []}
+    parser, deltas = feed(
+        parts({"functionCall": open_call}),
+        parts({"functionCall": {"name": "g", "args": {"città": "Zürich"}}}),
+        parts({"functionCall": {**open_call, "name": "h"}}),
+        parts({"functionCall": {"partialArgs": [{"jsonPath": "$.x", "boolValue": True}]}}),
+        parts(finishReason="STOP"),
+    )
+    assert [(c["name"], c["arguments"]) for c in gather(deltas)["calls"]] == [
+        ("f", "{}"),
+        ("g", '{"città": "Zürich"}'),
+        ("h", '{"x":true}'),
+    ]
+    assert parser.finish_reasons == {0: "tool_calls"}
+
+
+def test_every_delta_of_a_second_candidate_carries_its_index() -> None:
+    streaming = {"name": "f", "id": "c1", "willContinue": True, "partialArgs": []}
+    _, deltas = feed(
+        parts({"text": "t", "thought": True}, index=1),
+        parts({"text": "u", "thoughtSignature": "sig"}, index=1),
+        parts({"functionCall": {"name": "w", "args": None}}, index=1),
+        parts({"functionCall": streaming}, index=1),
+        parts({"functionCall": {"partialArgs": [{"jsonPath": "$.a", "numberValue": 1}]}}, index=1),
+        parts(index=1, finishReason="STOP"),
+    )
+    assert {d.delta.choice_index for d in deltas} == {1}
+    assert [(d.delta.kind, d.delta.value) for d in deltas] == [
+        ("reasoning", "t"),
+        ("text", "u"),
+        ("reasoning", "sig"),
+        ("tool_call", "{}"),
+        ("tool_call", ""),
+        ("tool_call", '{"a":1'),
+        ("tool_call", "}"),
+    ]
+    assert deltas[2].delta.is_signature and deltas[4].delta.tool_call_id == "c1"
+
+
+def test_candidates_without_a_usable_index_are_choice_0() -> None:
+    _, deltas = feed(
+        {"candidates": [5, {"content": {"parts": [{"text": "a"}]}}]},
+        {"candidates": [{"index": "1", "content": {"parts": [{"text": "b", "thought": False}]}}]},
+    )
+    assert [(d.delta.value, d.delta.choice_index) for d in deltas] == [("a", 0), ("b", 0)]
+
+
+def test_signatures_record_the_kind_of_their_part() -> None:
+    server = {"name": "mcp_tool", "willContinue": True, "partialArgs": []}
+    parser, _ = feed(
+        parts(
+            {"text": "hm", "thought": True, "thoughtSignature": "s1"},
+            {"text": "a", "thoughtSignature": "s2"},
+            {"text": "b", "thoughtSignature": 5},
+            {"functionCall": server, "thoughtSignature": "s3"},
+        ),
+        parser=GeminiParser("gemini", "m", client_tools=frozenset({"mine"})),
+    )
+    assert [(s["part"], s["tool_call_index"]) for s in parser.thought_signatures] == [
+        ("thought", None),
+        ("text", None),
+        ("functionCall", None),
+    ]
+    assert parser.tool_call_signatures == {}
+    assert parser.extras == [{"type": "serverFunctionCall", "choice_index": 0, "value": server}]
+
+
+def test_a_streamed_call_keeps_its_signature() -> None:
+    streaming = {"name": "f", "willContinue": True, "partialArgs": []}
+    parser, _ = feed(
+        parts({"functionCall": streaming}),
+        parts({"functionCall": {"partialArgs": []}, "thoughtSignature": "s"}),
+    )
+    assert parser.tool_call_signatures == {(0, 0): "s"}
+
+
+def test_parts_of_unknown_kinds_are_kept_whole() -> None:
+    part = {"videoMetadata": {"fps": 1}}
+    parser, deltas = feed(parts(part))
+    assert deltas == []
+    assert parser.extras == [{"type": "unknown", "choice_index": 0, "value": part}]
+
+
+def test_a_server_tool_call_naming_a_caller_function_is_not_an_answer() -> None:
+    parser, _ = feed(
+        parts({"functionCall": {"name": "f", "args": {}}}),
+        parts({"toolCall": {"name": "f", "id": None}}),
+    )
+    assert parser.server_executed_calls == []
+
+
+def test_calls_with_a_bad_name_or_id() -> None:
+    _, deltas = feed(
+        parts({"functionCall": {"name": 5, "args": {}}}),
+        parts({"functionCall": {"name": "f", "id": 5}}),
+    )
+    assert [(d.delta.tool_name, d.delta.tool_call_id, d.delta.value) for d in deltas] == [
+        ("f", None, "{}")
+    ]
+
+
+def test_response_fields_of_the_wrong_type_are_ignored() -> None:
+    parser, _ = feed(
+        {"responseId": 5, "modelVersion": 5},
+        {"modelVersion": ""},
+        parts(finishReason=5),
+    )
+    assert parser.response_id is None and parser.model == "m"
+    assert parser.finish_reasons == {} and parser.raw_finish_reasons == {}
+
+
+def test_usage_needs_a_prompt_or_total_count() -> None:
+    parser, _ = feed({"usageMetadata": {"candidatesTokenCount": 3}})
+    assert parser.raw_usage is None
+    feed({"usageMetadata": {"totalTokenCount": 7}}, parser=parser)
+    assert parser.raw_usage == {"totalTokenCount": 7}
+
+
+def test_a_line_that_is_not_json_names_the_provider() -> None:
+    parser = GeminiParser("vertex", "m")
+    with pytest.raises(StreamProtocolError) as info:
+        parser.feed(ServerSentEvent(data="{nope"), [])
+    assert info.value.message == "vertex sent a data line that is not JSON: '{nope'"
