@@ -541,3 +541,12 @@ def test_usage_whose_total_adds_reasoning_on_top() -> None:
     assert normalise_responses_usage({**raw, "total_tokens": 15}) == Usage.build(
         10, 5, reasoning_tokens=3
     )
+
+
+def test_a_body_keeps_reasoning_items_apart_and_phases_by_position() -> None:
+    first = {"type": "reasoning", "id": "rs_1", "summary": [{"text": "a"}]}
+    second = {"type": "reasoning", "id": "rs_2", "summary": [{"text": "b"}]}
+    message = {"type": "message", "phase": "final_answer", "content": []}
+    parser, deltas = feed_body(response("completed", output=[first, second, message]))
+    assert gather(deltas)["reasoning"] == "a\n\nb"
+    assert parser.phases == {2: "final_answer"}
