@@ -190,6 +190,9 @@ def test_assistant_text_and_calls_with_every_signature_spelling() -> None:
 def test_arguments_that_are_not_json_are_refused() -> None:
     message = {"role": "assistant", "tool_calls": [{"id": "c1", "function": {"arguments": "{x"}}]}
     assert refused(messages=[message]) == "tool call 'c1' has arguments that are not JSON: '{x'"
+    long = "{" + "x" * 100
+    message = {"role": "assistant", "tool_calls": [{"function": {"arguments": long}}]}
+    assert refused(messages=[message]).endswith(f"not JSON: {long[:80]!r}")
 
 
 def test_tool_results_found_by_id_by_name_and_by_position() -> None:
@@ -339,11 +342,11 @@ def test_streamed_arguments_of_every_type_and_nesting() -> None:
         streamed({"jsonPath": "$.s", "stringValue": "a", "willContinue": True}),
         streamed({"jsonPath": "$.s", "stringValue": "b", "willContinue": True}),
         streamed({"jsonPath": "$.s", "willContinue": True}),  # no text: the string goes on
-        streamed({"jsonPath": "$.s", "stringValue": 5}),  # not text, and the end of it
+        streamed({"jsonPath": "$.s", "stringValue": 123}),  # not text, and the end of it
         streamed({"jsonPath": "$.o.p", "stringValue": "x", "willContinue": True}),
         streamed({"jsonPath": "$.o.q.r", "numberValue": 1}),  # closes the string first
         streamed({"jsonPath": "$.o.q.t", "boolValue": False}),
-        streamed({"jsonPath": "$.l[0]", "stringValue": 7}),
+        streamed({"jsonPath": "$.l[0]", "stringValue": 123}),  # not text: ""
         streamed({"jsonPath": "$.l[1][0]", "listValue": ["é"]}),
         streamed({"jsonPath": "$.m", "structValue": {"k": "ü"}}),
         streamed({"jsonPath": "$.n"}),
