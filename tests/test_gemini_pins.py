@@ -487,6 +487,7 @@ def test_a_blocked_prompt_says_why_and_what_to_do() -> None:
     ("path", "text"),
     [
         ("$['a b'][12]", '{"a b":[1]}'),
+        ("$['X-Ray']", '{"X-Ray":1}'),
         ('$["é"].c.d', '{"é":{"c":{"d":1}}}'),
         ("plain", '{"plain":1}'),  # not a JSON path: one key
         ("$[unclosed", '{"unclosed":1}'),
@@ -637,3 +638,14 @@ def test_a_line_that_is_not_json_names_the_provider() -> None:
     with pytest.raises(StreamProtocolError) as info:
         parser.feed(ServerSentEvent(data="{nope"), [])
     assert info.value.message == "vertex sent a data line that is not JSON: '{nope'"
+
+
+def test_a_finish_reason_ends_a_call_still_streaming() -> None:
+    streaming = {"name": "f", "willContinue": True, "partialArgs": []}
+    more = {"willContinue": True, "partialArgs": [{"jsonPath": "$.a", "numberValue": 1}]}
+    parser, deltas = feed(
+        parts({"functionCall": streaming}),
+        parts({"functionCall": more}, finishReason="MAX_TOKENS"),
+    )
+    assert [d.delta.value for d in deltas] == ["", '{"a":1', "}"]
+    assert parser.finish_reasons == {0: "length"}
