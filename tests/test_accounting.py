@@ -415,3 +415,57 @@ async def test_a_completed_stream_waits_for_a_long_threaded_count(
         release.set()
         timer.cancel()
     assert r.usage_info is not None and r.usage_info.source == "tiktoken"
+
+
+# -- settling without awaiting (a stream the caller walked away from) ------------------------
+
+
+def test_settle_nowait_keeps_final_provider_usage_and_prices_it() -> None:
+    r = response("a" * 400, model="gpt-4o-mini")
+    provider = Usage.build(1_000, 500)
+    accounting("gpt-4o-mini").settle_nowait(r, provider, final=True)
+    assert r.usage_info is provider
+    assert r.cost_usd == pytest.approx((1_000 * 0.15 + 500 * 0.60) / 1e6)
+    assert r.cost_breakdown is not None and r.cost_reason is None
+
+
+def test_settle_nowait_merges_non_final_provider_usage_with_the_estimate() -> None:
+    r = response("a" * 40, model="gpt-4o-mini")
+    accounting("llama3").settle_nowait(r, Usage.build(1_000, 1), final=False)
+    u = r.usage_info
+    assert u is not None
+    assert (u.prompt_tokens, u.completion_tokens) == (1_000, 10)
+    assert u.is_estimated and u.source == "character"
+    assert r.cost_usd == pytest.approx((1_000 * 0.15 + 10 * 0.60) / 1e6)
+
+
+def test_settle_nowait_estimates_every_generated_text_with_a_cached_encoding() -> None:
+    r = full_response()
+    accounting("gpt-4").settle_nowait(r, None, final=True)
+    assert r.usage_info is not None and r.usage_info.source == "tiktoken"
+    expected = len(OFFLINE.encode("".join(GENERATED), disallowed_special=()))
+    prompt, _ = _tokens.count_prompt_tokens(MESSAGES, encoding=OFFLINE)
+    assert (r.usage_info.prompt_tokens, r.usage_info.completion_tokens) == (prompt, expected)
+
+
+def test_settle_nowait_never_waits_for_a_cold_encoding_or_price_table(cold_caches: None) -> None:
+    r = response("a" * 40, model="gpt-4o-mini")
+    accounting("gpt-4").settle_nowait(r, None, final=True)
+    u = r.usage_info
+    assert u is not None and u.source == "character"
+    assert (u.prompt_tokens, u.completion_tokens) == (PROMPT_CHARS, 10)
+    assert r.cost_usd is None and r.cost_reason == "the price table was not loaded yet"
+
+
+@pytest.mark.parametrize("final", [True, False])
+def test_settle_nowait_without_aggregation(final: bool) -> None:
+    provider = Usage.build(7, 3)
+    r = response("abc", model="gpt-4o-mini")
+    acc = accounting("gpt-4o-mini", enable_usage_aggregation=False)
+    acc.settle_nowait(r, provider, final=final)
+    assert r.usage_info is provider
+    assert r.cost_usd == pytest.approx((7 * 0.15 + 3 * 0.60) / 1e6)
+    r = response("abc")
+    acc.settle_nowait(r, None, final=final)
+    assert r.usage_info is None and r.cost_usd is None
+    assert r.cost_reason == "no usage: the provider reported none and aggregation is off"

@@ -1040,3 +1040,115 @@ def test_size_limit_with_comments() -> None:
     with pytest.raises(SSEEventTooLargeError) as info:
         decoder.feed(b":abc\n")  # 8 + 4 bytes: the comment tips the event over
     assert info.value.raw == b"data: 12"  # the event's start, not the comment
+
+
+# -- the fast paths give what the general path gives ----------------------------------
+
+
+@pytest.fixture
+def fastest_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail if a chunk holding one provider-shaped event misses the fastest path."""
+
+    def slower(self: SSEDecoder, chunk: bytes) -> list[ServerSentEvent]:
+        raise AssertionError(f"a slower path taken for {chunk!r}")
+
+    monkeypatch.setattr(SSEDecoder, "_feed", slower)
+    monkeypatch.setattr(SSEDecoder, "_feed_simple", slower)
+
+
+def warm(max_event_bytes: int = 1 << 24, first: bytes = b"id: 9\ndata: a\n\n") -> SSEDecoder:
+    """A decoder that has read a first event by the general path (which sets an id)."""
+    decoder = SSEDecoder(max_event_bytes=max_event_bytes)
+    assert decoder.feed(first) == [E(data="a", id="9")]
+    return decoder
+
+
+def test_a_whole_event_after_the_general_path_takes_the_fastest_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decoder = warm()
+    monkeypatch.setattr(SSEDecoder, "_feed", None)
+    monkeypatch.setattr(SSEDecoder, "_feed_simple", None)
+    assert decoder.feed(b"data: b\n\n") == [E(data="b", id="9")]
+
+
+def test_the_fastest_event_path_keeps_the_id_and_replaces_invalid_utf8(
+    fastest_only: None,
+) -> None:
+    decoder = SSEDecoder()
+    decoder.last_event_id = "7"  # as set by an earlier event
+    decoder.close()  # the start of the stream is behind
+    assert decoder.feed(b"event: p\xffq\ndata: x\xfey\n\n") == [E("p\ufffdq", "x\ufffdy", id="7")]
+    assert decoder.feed(b"data: z\n\n") == [E(data="z", id="7")]
+
+
+def test_events_exactly_at_the_limit_take_the_fastest_path(fastest_only: None) -> None:
+    decoder = SSEDecoder(max_event_bytes=15)
+    decoder.close()
+    assert decoder.feed(b"data: 123456789\n\n") == [E(data="123456789")]  # 15 bytes
+    assert decoder.feed(b"event: e\ndata: 1\n\n") == [E("e", "1")]  # 8 + 7 bytes
+
+
+def test_an_event_one_byte_over_the_limit_is_refused_on_the_fast_event_path() -> None:
+    decoder = warm(max_event_bytes=14)
+    with pytest.raises(SSEEventTooLargeError):
+        decoder.feed(b"event: e\ndata: 1\n\n")  # 8 + 7 bytes
+
+
+def test_a_cr_inside_a_fast_looking_event_ends_its_line() -> None:
+    decoder = warm()
+    # "b" is a field line of its own (ignored), not part of the data.
+    assert decoder.feed(b"data: a\rb\n\n") == [E(data="a", id="9")]
+
+
+def test_coalesced_events_resume_exactly_where_the_other_shapes_start() -> None:
+    # Resuming even two bytes early would read the tail "id" of the first event as an
+    # id line, setting the id of the events after it to "".
+    decoder = SSEDecoder()
+    decoder.close()
+    assert decoder.feed(b"data: id\n\n: c\ndata: z\n\n") == [E(data="id"), E(data="z")]
+    assert decoder.last_event_id is None
+
+
+def test_a_first_chunk_too_short_to_be_a_bom_is_read_at_once() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b":\n") == []
+    assert decoder.comment_count == 1
+
+
+# -- the size limit on unterminated lines ---------------------------------------------
+
+
+def test_an_unterminated_line_over_the_limit_is_final() -> None:
+    decoder = SSEDecoder(max_event_bytes=50)
+    with pytest.raises(SSEEventTooLargeError):
+        decoder.feed(b"data: " + b"x" * 60)
+    with pytest.raises(SSEEventTooLargeError):
+        decoder.feed(b"\n\ndata: ok\n\n")
+
+
+def test_a_long_unterminated_line_keeps_its_first_200_bytes_as_raw() -> None:
+    line = bytes(range(48, 48 + 64)) * 10  # 640 bytes, no line end
+    for pieces in ([line], [line[i : i + 16] for i in range(0, len(line), 16)]):
+        decoder = SSEDecoder(max_event_bytes=300)
+        with pytest.raises(SSEEventTooLargeError) as info:
+            for piece in pieces:
+                decoder.feed(piece)
+        assert info.value.raw == line[:200]
+
+
+def test_a_line_joined_from_pieces_leaves_no_count_behind() -> None:
+    decoder = SSEDecoder(max_event_bytes=10)
+    assert decoder.feed(b"data: a") == []
+    assert decoder.feed(b"\n\n") == [E(data="a")]
+    assert decoder.feed(b"data: 1234") == []  # 10 bytes: exactly the limit
+    assert decoder.feed(b"\n\n") == [E(data="1234")]
+
+
+def test_the_size_error_message_says_what_to_do() -> None:
+    with pytest.raises(SSEEventTooLargeError) as info:
+        decode(b"data: " + b"x" * 45 + b"\n\n", max_event_bytes=50)
+    assert info.value.message == (
+        "a server-sent event grew past max_event_bytes=50 bytes; if the provider really "
+        "sends events this large, raise the limit with StreamingOptions(max_event_bytes=...)"
+    )
