@@ -649,3 +649,37 @@ def test_a_finish_reason_ends_a_call_still_streaming() -> None:
     )
     assert [d.delta.value for d in deltas] == ["", '{"a":1', "}"]
     assert parser.finish_reasons == {0: "length"}
+
+
+def test_an_image_data_url_may_carry_parameters_before_base64() -> None:
+    url = "data:image/png;name=a.png;base64,QUJD"
+    message = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}
+    assert contents(message) == [
+        {"role": "user", "parts": [{"inlineData": {"mimeType": "image/png", "data": "QUJD"}}]}
+    ]
+
+
+@pytest.mark.parametrize(
+    "url", ["data:image/png;base64;name=a.png,QUJD", "data:image/png;charset=x,QUJD"]
+)
+def test_an_image_data_url_must_end_its_parameters_with_base64(url: str) -> None:
+    message = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}
+    assert refused(messages=[message]).startswith("an image data URL must look like")
+
+
+@pytest.mark.parametrize(
+    ("path", "segments"),
+    [
+        ("$abc", ["abc"]),  # unreadable: one key, without its "$"
+        ("$.x[0", ["x[0"]),  # unreadable: without its "$."
+        ("$[1", ["1"]),
+        ("$['q", ["q"]),
+        ("$", []),
+        ("$.a b", ["a b"]),
+        ("$.a[2]['b c']", ["a", 2, "b c"]),
+    ],
+)
+def test_json_paths_and_unreadable_ones(path: str, segments: list[Any]) -> None:
+    from steer_trio._providers._gemini import _json_path
+
+    assert _json_path(path) == segments

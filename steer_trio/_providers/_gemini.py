@@ -307,8 +307,9 @@ def _image_part(url: str) -> dict[str, Any]:
             data["mimeType"] = mime
         return {"fileData": data}
     header, sep, encoded = url[5:].partition(",")
-    media_type, _, encoding = header.partition(";")
-    if not sep or encoding != "base64" or not media_type:
+    # data:<type>[;<name>=<value>]...;base64 (RFC 2397): parameters may sit between.
+    media_type, *parameters = header.split(";")
+    if not sep or not parameters or parameters[-1] != "base64" or not media_type:
         raise ConfigurationError(
             f"an image data URL must look like data:image/png;base64,<data> (got {url[:40]!r}...)"
         )
@@ -500,7 +501,7 @@ def _json_path(path: Any) -> list[str | int]:
         elif rest[0] == "[":
             close = rest.find("]")
             if close == -1:
-                return [path[2:] or path]
+                return [_unreadable_path(path)]
             inner = rest[1:close]
             if inner.isdigit():
                 segments.append(int(inner))
@@ -508,8 +509,17 @@ def _json_path(path: Any) -> list[str | int]:
                 segments.append(inner.strip("'\""))
             rest = rest[close + 1 :]
         else:
-            return [path[2:] or path]
+            return [_unreadable_path(path)]
     return segments
+
+
+def _unreadable_path(path: str) -> str:
+    """A path ``_json_path`` cannot read, as one key: without its ``$`` and the ``.`` or
+    ``[`` (and quote) that opened its first segment."""
+    key = path[1:]
+    if key[:1] in (".", "["):
+        key = key[1:].lstrip("'\"")
+    return key or path
 
 
 class GeminiParser(ParserBase):
