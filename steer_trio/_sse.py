@@ -196,11 +196,10 @@ class SSEDecoder:
             if first < 0:
                 return self._feed(chunk)
             start = first + 2
+            # This ends the event: nothing is left half-read, so the fast paths apply
+            # after it (or an oversized event was recorded, which feed raises below).
             out = self._feed(chunk[:start])
         try:
-            if not self._fast:
-                out += self._feed(chunk[start:])
-                return out
             last = chunk.rfind(b"\n\n", start)
             if last >= 0:
                 out += self.feed(chunk[start : last + 2])

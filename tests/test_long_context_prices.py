@@ -115,3 +115,62 @@ def test_a_tier_needs_both_its_prices_and_its_threshold() -> None:
         ModelPrice(
             input=1, output=1, long_context=ModelPrice(input=1, output=1), long_context_above=-2
         )
+
+
+def load(tmp_path: Path, document: dict[str, object]) -> PriceTable:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps(document))
+    table = PriceTable()
+    table.load_file(path)
+    return table
+
+
+def test_a_tier_takes_the_entry_s_source_and_date_or_the_file_s(tmp_path: Path) -> None:
+    table = load(
+        tmp_path,
+        {
+            "as_of": "2026-01",
+            "models": {
+                "bare": {
+                    "input": 1,
+                    "output": 2,
+                    "long_context": {"above_prompt_tokens": 0, "input": 3, "output": 4},
+                },
+            },
+        },
+    )
+    price = table.lookup("bare")
+    assert price is not None and price.long_context_above == 0
+    assert price.long_context == ModelPrice(input=3.0, output=4.0, source="", as_of="2026-01")
+    # Above zero tokens: any prompt at all is at the tier.
+    assert table.cost("bare", Usage.build(1, 0)).cost_usd == pytest.approx(3 / 1e6)
+
+
+def test_a_bad_tier_is_named_with_its_file_and_model(tmp_path: Path) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(
+        json.dumps(
+            {
+                "models": {
+                    "m": {
+                        "input": 1,
+                        "output": 2,
+                        "long_context": {"above_prompt_tokens": 1, "output": 4},
+                    }
+                }
+            }
+        )
+    )
+    with pytest.raises(ConfigurationError) as info:
+        PriceTable().load_file(path)
+    assert str(info.value) == f"{path}: model 'm (long context)' needs 'input' (USD per 1M)"
+
+
+def test_a_tier_that_is_not_a_table_says_what_it_needs(tmp_path: Path) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"models": {"m": {"input": 1, "output": 2, "long_context": 5}}}))
+    with pytest.raises(ConfigurationError) as info:
+        PriceTable().load_file(path)
+    assert str(info.value) == (
+        f"{path}: model 'm' long_context must be a table of prices with 'above_prompt_tokens'"
+    )

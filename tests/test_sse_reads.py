@@ -85,3 +85,26 @@ def test_an_oversized_event_in_a_read_comes_after_the_events_before_it(before: b
     assert [e.data for e in events] == expected
     with pytest.raises(SSEEventTooLargeError):
         decoder.feed(b"\n\n")
+
+
+def test_whole_events_in_a_split_read_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the unfinished ends of a read go line by line: the end of the event begun
+    in the previous read, and the start of the next."""
+    general: list[bytes] = []
+    lines = SSEDecoder._lines
+
+    def counting(self: SSEDecoder, batch: list[bytes], out: list[object]) -> None:
+        general.extend(batch)
+        lines(self, batch, out)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SSEDecoder, "_lines", counting)
+    decoder = SSEDecoder()
+    assert decoder.feed(b'data: {"a":') == []
+    whole = b"".join(b'data: {"n":%d}\n\n' % i for i in range(50))
+    events = decoder.feed(b"1}\n\n" + whole + b'data: {"z"')
+    assert [e.data for e in events] == ['{"a":1}'] + [f'{{"n":{i}}}' for i in range(50)]
+    # The first event's end (its line and the blank line): nothing of the 50 whole ones.
+    assert general == [b'data: {"a":1}', b""]
+    general.clear()
+    assert [e.data for e in decoder.feed(b":2}\n\n")] == ['{"z":2}']
+    assert general == [b'data: {"z":2}', b""]
