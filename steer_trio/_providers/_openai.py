@@ -234,18 +234,13 @@ class OpenAIChatParser(ParserBase):
                 # Reasoning first: within one delta (or a whole message) it precedes
                 # the answer.
                 # xAI's reasoning_content; Groq's and OpenRouter's reasoning.
-                reasoning = delta.get("reasoning_content")
-                if reasoning is not None:
-                    if reasoning.__class__ is not str:
-                        raise WrongFieldType(f"{key}.reasoning_content", "a string", reasoning)
-                    if reasoning:
-                        self._emit(out, StreamDelta(reasoning, "reasoning", index))
-                reasoning = delta.get("reasoning")
-                if reasoning is not None:
-                    if reasoning.__class__ is not str:
-                        raise WrongFieldType(f"{key}.reasoning", "a string", reasoning)
-                    if reasoning:
-                        self._emit(out, StreamDelta(reasoning, "reasoning", index))
+                for field in ("reasoning_content", "reasoning"):
+                    reasoning = delta.get(field)
+                    if reasoning is not None:
+                        if reasoning.__class__ is not str:
+                            raise WrongFieldType(f"{key}.{field}", "a string", reasoning)
+                        if reasoning:
+                            self._emit(out, StreamDelta(reasoning, "reasoning", index))
                 content = delta.get("content")
                 if content.__class__ is str:
                     if content:
