@@ -84,6 +84,11 @@ def test_sigint_halfway_keeps_partials_then_resume_completes(tmp_path: Path, wor
     args = [str(prompts), "-o", str(out), "--concurrency", "20", "--workers", workers]
     proc = run_child(args)
     wait_for_lines(out, 20, proc, within=60)
+    # The stories run in lockstep: the 20th line comes as the next 20 items start. Let
+    # them receive words (a word every 20 ms, about 70 a story) before the interrupt,
+    # so the cancelled items have partial text to keep. A child process runs on real
+    # time, and this is the one wait that cannot be observed from outside.
+    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == batch_report.EXIT_INTERRUPTED, err
