@@ -61,7 +61,7 @@ def steer_client(server: Any, **kwargs: Any) -> Any:
 @pytest.fixture
 def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
-        pytest.fail(f"recordings not found at {FIXTURES}; set STEER_TRIO_FIXTURES")
+        pytest.fail(f"recordings not found at {FIXTURES}: they are part of the repository")
     return FIXTURES
 
 

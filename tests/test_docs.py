@@ -224,11 +224,7 @@ def fake_server_url() -> Iterator[str]:
 
 
 def program_env(block: Block, fake_server_url: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.endswith(("_API_KEY", "_BASE_URL")) and k != "STEER_TRIO_FIXTURES"
-    }
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
     if block.path != README:
         env.update(
             OPENAI_API_KEY="sk-docs",
