@@ -205,27 +205,20 @@ def cli_env(url: str) -> dict[str, str]:
     return {**env, "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": f"{url}/v1"}
 
 
+def engine_command(tmp_path: Path, count: int, out: Path) -> list[str]:
+    """``steer-trio batch`` of ``count`` requests on the OpenAI batch engine, polling
+    every 0.3 s, results to ``out``."""
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in requests(count)), encoding="utf-8")
+    command = [sys.executable, "-m", "steer_trio.cli", "batch", str(prompts), "-o", str(out)]
+    return [*command, "-m", "gpt-4o-mini", "--engine", "openai-batch", "--poll-interval", "0.3"]
+
+
 def test_cli_ctrl_c_while_polling_leaves_the_job_then_rerun_fetches(
     batch_server: str, tmp_path: Path
 ) -> None:
-    prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps(r) + "\n" for r in requests(6)), encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    command = [
-        sys.executable,
-        "-m",
-        "steer_trio.cli",
-        "batch",
-        str(prompts),
-        "-o",
-        str(out),
-        "-m",
-        "gpt-4o-mini",
-        "--engine",
-        "openai-batch",
-        "--poll-interval",
-        "0.3",
-    ]
+    command = engine_command(tmp_path, 6, out)
     env = cli_env(batch_server)
     proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
@@ -257,24 +250,8 @@ def test_cli_ctrl_c_while_polling_leaves_the_job_then_rerun_fetches(
 
 
 def test_cli_cancel_remote(batch_server: str, tmp_path: Path) -> None:
-    prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps(r) + "\n" for r in requests(4)), encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    base = [
-        sys.executable,
-        "-m",
-        "steer_trio.cli",
-        "batch",
-        str(prompts),
-        "-o",
-        str(out),
-        "-m",
-        "gpt-4o-mini",
-        "--engine",
-        "openai-batch",
-        "--poll-interval",
-        "0.3",
-    ]
+    base = engine_command(tmp_path, 4, out)
     env = cli_env(batch_server)
     proc = subprocess.Popen(base, env=env, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
